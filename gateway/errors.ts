@@ -1,0 +1,100 @@
+// The one error module: every refusal portico sends is a PorticoError built from this table,
+// so a code always maps to the same HTTP status, OpenAI error `type` and message shape.
+// Codes are stable strings clients may match on (documented in README).
+
+type ErrorType =
+  | 'invalid_request_error'
+  | 'authentication_error'
+  | 'permission_error'
+  | 'not_found_error'
+  | 'rate_limit_error'
+  | 'server_error'
+  | 'engine_error';
+
+interface ErrorSpec {
+  status: number;
+  type: ErrorType;
+  /** Message template; `%s` is replaced by the detail given at the throw site. */
+  message: string;
+}
+
+export const ERRORS = {
+  invalid_json: { status: 400, type: 'invalid_request_error', message: 'Request body is not valid JSON: %s' },
+  invalid_request: { status: 400, type: 'invalid_request_error', message: '%s' },
+  invalid_parameter: { status: 400, type: 'invalid_request_error', message: 'Invalid value for %s' },
+  invalid_image: { status: 400, type: 'invalid_request_error', message: '%s' },
+  image_fetch_blocked: { status: 400, type: 'invalid_request_error', message: 'Image URL refused: %s' },
+  image_fetch_failed: { status: 400, type: 'invalid_request_error', message: 'Image could not be fetched: %s' },
+  too_many_images: { status: 400, type: 'invalid_request_error', message: '%s' },
+  missing_api_key: { status: 401, type: 'authentication_error', message: 'Missing API key: send "Authorization: Bearer <key>"' },
+  invalid_api_key: { status: 401, type: 'authentication_error', message: 'Invalid API key' },
+  model_not_allowed: { status: 403, type: 'permission_error', message: 'This API key may not use model %s' },
+  model_not_found: { status: 404, type: 'not_found_error', message: 'The model `%s` does not exist' },
+  route_not_found: { status: 404, type: 'not_found_error', message: 'No route for %s' },
+  method_not_allowed: { status: 405, type: 'invalid_request_error', message: 'Method %s' },
+  payload_too_large: { status: 413, type: 'invalid_request_error', message: '%s' },
+  image_too_large: { status: 413, type: 'invalid_request_error', message: '%s' },
+  unsupported_media_type: { status: 415, type: 'invalid_request_error', message: '%s' },
+  unprocessable_entity: { status: 422, type: 'invalid_request_error', message: '%s' },
+  too_many_requests: { status: 429, type: 'rate_limit_error', message: '%s' },
+  rate_limit_exceeded: { status: 429, type: 'rate_limit_error', message: '%s' },
+  internal_error: { status: 500, type: 'server_error', message: 'Internal error: %s' },
+  not_implemented: { status: 501, type: 'server_error', message: '%s' },
+  engine_error: { status: 502, type: 'engine_error', message: 'The inference engine failed: %s' },
+  engine_unavailable: { status: 503, type: 'server_error', message: 'The inference engine is not ready: %s' },
+  engine_timeout: { status: 504, type: 'server_error', message: 'The inference engine did not answer in time: %s' },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export interface ErrorEnvelope {
+  error: { message: string; type: string; param: string | null; code: string };
+}
+
+export interface ErrorOptions {
+  param?: string | null;
+  headers?: Record<string, string>;
+  cause?: unknown;
+  /** Overrides for errors passed on from the engine (its status, type and message). */
+  status?: number;
+  type?: string;
+  message?: string;
+}
+
+export class PorticoError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly type: string;
+  readonly param: string | null;
+  /** Extra response headers (Retry-After, WWW-Authenticate, ...). */
+  readonly headers: Record<string, string>;
+
+  constructor(code: ErrorCode, detail = '', opts: ErrorOptions = {}) {
+    const spec: ErrorSpec = ERRORS[code];
+    super(opts.message ?? spec.message.replace('%s', detail), { cause: opts.cause });
+    this.name = 'PorticoError';
+    this.code = code;
+    this.status = opts.status ?? spec.status;
+    this.type = opts.type ?? spec.type;
+    this.param = opts.param ?? null;
+    this.headers = opts.headers ?? {};
+  }
+
+  toJSON(): ErrorEnvelope {
+    return { error: { message: this.message, type: this.type, param: this.param, code: this.code } };
+  }
+}
+
+export function isPorticoError(err: unknown): err is PorticoError {
+  return err instanceof PorticoError;
+}
+
+/** Anything thrown → an envelope with no stack or internal address in it. */
+export function toPorticoError(err: unknown): PorticoError {
+  if (err instanceof PorticoError) return err;
+  return new PorticoError('internal_error', 'unexpected failure', { cause: err });
+}
+
+export function envelope(err: PorticoError): string {
+  return JSON.stringify(err.toJSON());
+}

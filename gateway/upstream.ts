@@ -1,0 +1,74 @@
+// The one way the gateway talks to the engine: an undici Pool (keep-alive, no fetch overhead).
+// Maps transport failures to the error table so callers only ever see PorticoErrors.
+import { Pool, errors as undiciErrors, type Dispatcher } from 'undici';
+import { PorticoError } from './errors.js';
+
+export interface UpstreamRequest {
+  method: 'GET' | 'POST';
+  path: string;
+  headers?: Record<string, string>;
+  body?: string | Uint8Array;
+  signal?: AbortSignal;
+}
+
+export type UpstreamResponse = Dispatcher.ResponseData;
+
+export class Upstream {
+  readonly origin: string;
+  private readonly pool: Pool;
+
+  constructor(baseUrl: string, opts: { connections?: number } = {}) {
+    const url = new URL(baseUrl);
+    this.origin = url.origin;
+    this.pool = new Pool(url.origin, {
+      connections: opts.connections ?? 256,
+      // Generations can run for minutes between bytes: no body/headers timeout here, the client's
+      // disconnect (signal) is what ends an abandoned request.
+      headersTimeout: 0,
+      bodyTimeout: 0,
+      keepAliveTimeout: 30_000,
+      connectTimeout: 5_000,
+    });
+  }
+
+  async request(req: UpstreamRequest): Promise<UpstreamResponse> {
+    try {
+      return await this.pool.request({
+        method: req.method,
+        path: req.path,
+        headers: req.headers,
+        body: req.body,
+        signal: req.signal,
+      });
+    } catch (err) {
+      throw transportError(err);
+    }
+  }
+
+  /** GET a JSON document, bounded in time; throws on non-2xx. Used for health and scrapes. */
+  async getText(path: string, timeoutMs: number): Promise<{ status: number; text: string }> {
+    const res = await this.request({ method: 'GET', path, signal: AbortSignal.timeout(timeoutMs) });
+    return { status: res.statusCode, text: await res.body.text() };
+  }
+
+  close(): Promise<void> {
+    return this.pool.destroy();
+  }
+}
+
+/** undici/socket failure → engine_unavailable (cannot connect) or engine_error. */
+export function transportError(err: unknown): PorticoError {
+  if (err instanceof PorticoError) return err;
+  const code = (err as { code?: string }).code ?? '';
+  const name = (err as { name?: string }).name ?? '';
+  if (name === 'AbortError' || err instanceof undiciErrors.RequestAbortedError) {
+    return new PorticoError('engine_timeout', 'request aborted', { cause: err });
+  }
+  if (name === 'TimeoutError' || err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.ConnectTimeoutError) {
+    return new PorticoError('engine_timeout', 'timed out', { cause: err });
+  }
+  if (['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'UND_ERR_DESTROYED'].includes(code)) {
+    return new PorticoError('engine_unavailable', 'connection to the engine failed', { cause: err });
+  }
+  return new PorticoError('engine_error', 'upstream request failed', { cause: err });
+}

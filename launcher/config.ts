@@ -1,0 +1,241 @@
+// Settings are parsed once, here, from the environment. Every other module receives the parsed
+// `Settings` object; nothing else reads process.env. NIM names are used wherever NIM has one.
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { z } from 'zod';
+
+const bool = z
+  .enum(['0', '1', 'true', 'false', 'TRUE', 'FALSE', 'True', 'False', 'yes', 'no', ''])
+  .transform((v) => ['1', 'true', 'yes'].includes(v.toLowerCase()));
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z
+    .string()
+    .regex(/^\s*\d+\s*$/, `expected a whole number from ${min} to ${max}`)
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
+const list = z.string().transform((v) =>
+  v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean),
+);
+const logLevel = z
+  .string()
+  .transform((v) => v.toUpperCase())
+  .pipe(z.enum(['TRACE', 'DEBUG', 'INFO', 'WARNING', 'WARN', 'ERROR', 'CRITICAL']));
+
+/** Each entry: env var → schema. Defaults are applied to absent (or empty) variables. */
+const ENV = {
+  NIM_SERVER_PORT: int(1, 65535).default(8000),
+  NIM_SERVER_HOST: z.string().min(1).default('0.0.0.0'),
+  NIM_MODEL_PATH: z.string().optional(),
+  NIM_MODEL_NAME: z.string().optional(),
+  NIM_SERVED_MODEL_NAME: z.string().optional(),
+  NIM_MODEL_PROFILE: z.string().optional(),
+  NIM_MANIFEST_PATH: z.string().optional(),
+  NIM_MANIFEST_ALLOW_UNSAFE: bool.default(false),
+  NIM_PROFILE_PREFERENCE: z.enum(['latency', 'throughput']).default('latency'),
+  NIM_MAX_MODEL_LEN: int(1).optional(),
+  NIM_TENSOR_PARALLEL_SIZE: int(1, 1024).optional(),
+  NIM_PIPELINE_PARALLEL_SIZE: int(1, 1024).optional(),
+  NIM_PASSTHROUGH_ARGS: z.string().optional(),
+  NIM_PEFT_SOURCE: z.string().optional(),
+  NIM_CACHE_PATH: z.string().min(1).optional(),
+  NIM_ENGINE_URL: z.url({ protocol: /^https?$/ }).optional(),
+  NIM_ENGINE_START_TIMEOUT: int(1).default(3600),
+  NIM_ENGINE_THREADS: int(1, 1024).optional(),
+  NIM_SHUTDOWN_TIMEOUT: int(0, 3600).default(30),
+  NIM_LOG_LEVEL: logLevel.default('INFO'),
+  NIM_JSONL_LOGGING: bool.default(false),
+  NIM_API_KEYS: list.default([]),
+  NIM_API_KEYS_FILE: z.string().optional(),
+  NIM_METRICS_PUBLIC: bool.default(false),
+  NIM_MAX_CONCURRENT_REQUESTS: int(0).default(256),
+  NIM_MAX_QUEUE: int(0).default(0),
+  NIM_QUEUE_TIMEOUT_MS: int(1).default(30000),
+  NIM_MAX_REQUEST_BYTES: int(1).default(32 * 1024 * 1024),
+  NIM_REQUEST_TIMEOUT_MS: int(0).default(0),
+  NIM_MEDIA_ALLOWED_DOMAINS: list.default([]),
+  NIM_MEDIA_ALLOW_PRIVATE_NETWORKS: bool.default(false),
+  NIM_MEDIA_MAX_BYTES: int(1).default(20 * 1024 * 1024),
+  NIM_MEDIA_FETCH_TIMEOUT_MS: int(1).default(10000),
+  NIM_MEDIA_MAX_PIXELS: int(1).default(40_000_000),
+  NIM_MEDIA_MAX_IMAGES: int(0).default(16),
+  NIM_MEDIA_MAX_REDIRECTS: int(0, 20).default(3),
+  NIM_MEDIA_CACHE_MB: int(0).default(256),
+  NIM_CORS_ALLOW_ORIGINS: list.default([]),
+  NIM_CORS_ALLOW_METHODS: list.default(['GET', 'POST', 'OPTIONS']),
+  NIM_CORS_ALLOW_HEADERS: list.default(['Authorization', 'Content-Type', 'X-Request-Id']),
+  NIM_CORS_EXPOSE_HEADERS: list.default(['X-Request-Id', 'X-Portico-Overhead-Ms']),
+  NIM_CORS_MAX_AGE: int(0).default(600),
+  NIM_SSL_MODE: z
+    .string()
+    .transform((v) => v.toUpperCase())
+    .pipe(z.enum(['DISABLED', 'TLS', 'MTLS']))
+    .default('DISABLED'),
+  NIM_SSL_KEY_PATH: z.string().optional(),
+  NIM_SSL_CERTS_PATH: z.string().optional(),
+  NIM_SSL_CA_CERTS_PATH: z.string().optional(),
+  CUDA_VISIBLE_DEVICES: z.string().optional(),
+  NVIDIA_VISIBLE_DEVICES: z.string().optional(),
+} as const;
+
+const schema = z.object(ENV);
+type Raw = z.infer<typeof schema>;
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+export interface Settings {
+  port: number;
+  host: string;
+  /** Local path or URI of the model weights (NIM_MODEL_PATH, or NIM_MODEL_NAME as NIM accepts). */
+  modelPath: string | undefined;
+  servedModelName: string | undefined;
+  modelProfile: string | undefined;
+  manifestPath: string | undefined;
+  manifestAllowUnsafe: boolean;
+  profilePreference: 'latency' | 'throughput';
+  maxModelLen: number | undefined;
+  tensorParallelSize: number | undefined;
+  pipelineParallelSize: number | undefined;
+  passthroughArgs: string | undefined;
+  peftSource: string | undefined;
+  cachePath: string;
+  engineUrl: string | undefined;
+  engineStartTimeoutS: number;
+  engineThreads: number | undefined;
+  shutdownTimeoutS: number;
+  logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
+  jsonlLogging: boolean;
+  apiKeys: string[];
+  apiKeysFile: string | undefined;
+  metricsPublic: boolean;
+  maxConcurrentRequests: number;
+  maxQueue: number;
+  queueTimeoutMs: number;
+  maxRequestBytes: number;
+  requestTimeoutMs: number;
+  media: {
+    allowedDomains: string[];
+    allowPrivateNetworks: boolean;
+    maxBytes: number;
+    fetchTimeoutMs: number;
+    maxPixels: number;
+    maxImages: number;
+    maxRedirects: number;
+    cacheBytes: number;
+  };
+  cors: {
+    allowOrigins: string[];
+    allowMethods: string[];
+    allowHeaders: string[];
+    exposeHeaders: string[];
+    maxAge: number;
+  };
+  ssl: {
+    mode: 'DISABLED' | 'TLS' | 'MTLS';
+    keyPath: string | undefined;
+    certsPath: string | undefined;
+    caCertsPath: string | undefined;
+  };
+  visibleDevices: string | undefined;
+}
+
+const LOG_LEVELS = {
+  TRACE: 'trace',
+  DEBUG: 'debug',
+  INFO: 'info',
+  WARNING: 'warn',
+  WARN: 'warn',
+  ERROR: 'error',
+  CRITICAL: 'fatal',
+} as const;
+
+/** The env vars portico reads, with their schema; README's settings table lists the same names. */
+export const SETTING_NAMES = Object.keys(ENV) as (keyof typeof ENV)[];
+
+/**
+ * Parse settings from an environment. Throws ConfigError with one line naming the first bad
+ * variable, e.g. `NIM_SERVER_PORT="abc": expected a whole number from 1 to 65535`.
+ */
+export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
+  // Empty strings mean "unset", as in shell `VAR= portico`.
+  const input: Record<string, string> = {};
+  for (const key of SETTING_NAMES) {
+    const v = env[key];
+    if (v !== undefined && v.trim() !== '') input[key] = v;
+  }
+  const parsed = schema.safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const name = String(issue.path[0]);
+    throw new ConfigError(`${name}=${JSON.stringify(input[name] ?? '')}: ${issue.message}`);
+  }
+  const r: Raw = parsed.data;
+  const settings: Settings = {
+    port: r.NIM_SERVER_PORT,
+    host: r.NIM_SERVER_HOST,
+    modelPath: r.NIM_MODEL_PATH ?? r.NIM_MODEL_NAME,
+    servedModelName: r.NIM_SERVED_MODEL_NAME,
+    modelProfile: r.NIM_MODEL_PROFILE,
+    manifestPath: r.NIM_MANIFEST_PATH,
+    manifestAllowUnsafe: r.NIM_MANIFEST_ALLOW_UNSAFE,
+    profilePreference: r.NIM_PROFILE_PREFERENCE,
+    maxModelLen: r.NIM_MAX_MODEL_LEN,
+    tensorParallelSize: r.NIM_TENSOR_PARALLEL_SIZE,
+    pipelineParallelSize: r.NIM_PIPELINE_PARALLEL_SIZE,
+    passthroughArgs: r.NIM_PASSTHROUGH_ARGS,
+    peftSource: r.NIM_PEFT_SOURCE,
+    cachePath: r.NIM_CACHE_PATH ?? join(homedir(), '.cache', 'portico'),
+    engineUrl: r.NIM_ENGINE_URL?.replace(/\/+$/, ''),
+    engineStartTimeoutS: r.NIM_ENGINE_START_TIMEOUT,
+    engineThreads: r.NIM_ENGINE_THREADS,
+    shutdownTimeoutS: r.NIM_SHUTDOWN_TIMEOUT,
+    logLevel: LOG_LEVELS[r.NIM_LOG_LEVEL],
+    jsonlLogging: r.NIM_JSONL_LOGGING,
+    apiKeys: r.NIM_API_KEYS,
+    apiKeysFile: r.NIM_API_KEYS_FILE,
+    metricsPublic: r.NIM_METRICS_PUBLIC,
+    maxConcurrentRequests: r.NIM_MAX_CONCURRENT_REQUESTS,
+    maxQueue: r.NIM_MAX_QUEUE,
+    queueTimeoutMs: r.NIM_QUEUE_TIMEOUT_MS,
+    maxRequestBytes: r.NIM_MAX_REQUEST_BYTES,
+    requestTimeoutMs: r.NIM_REQUEST_TIMEOUT_MS,
+    media: {
+      allowedDomains: r.NIM_MEDIA_ALLOWED_DOMAINS,
+      allowPrivateNetworks: r.NIM_MEDIA_ALLOW_PRIVATE_NETWORKS,
+      maxBytes: r.NIM_MEDIA_MAX_BYTES,
+      fetchTimeoutMs: r.NIM_MEDIA_FETCH_TIMEOUT_MS,
+      maxPixels: r.NIM_MEDIA_MAX_PIXELS,
+      maxImages: r.NIM_MEDIA_MAX_IMAGES,
+      maxRedirects: r.NIM_MEDIA_MAX_REDIRECTS,
+      cacheBytes: r.NIM_MEDIA_CACHE_MB * 1024 * 1024,
+    },
+    cors: {
+      allowOrigins: r.NIM_CORS_ALLOW_ORIGINS,
+      allowMethods: r.NIM_CORS_ALLOW_METHODS,
+      allowHeaders: r.NIM_CORS_ALLOW_HEADERS,
+      exposeHeaders: r.NIM_CORS_EXPOSE_HEADERS,
+      maxAge: r.NIM_CORS_MAX_AGE,
+    },
+    ssl: {
+      mode: r.NIM_SSL_MODE,
+      keyPath: r.NIM_SSL_KEY_PATH,
+      certsPath: r.NIM_SSL_CERTS_PATH,
+      caCertsPath: r.NIM_SSL_CA_CERTS_PATH,
+    },
+    visibleDevices: r.CUDA_VISIBLE_DEVICES ?? r.NVIDIA_VISIBLE_DEVICES,
+  };
+  if (settings.ssl.mode !== 'DISABLED' && (!settings.ssl.keyPath || !settings.ssl.certsPath)) {
+    throw new ConfigError(`NIM_SSL_MODE=${settings.ssl.mode}: needs NIM_SSL_KEY_PATH and NIM_SSL_CERTS_PATH`);
+  }
+  if (settings.ssl.mode === 'MTLS' && !settings.ssl.caCertsPath) {
+    throw new ConfigError('NIM_SSL_MODE=MTLS: needs NIM_SSL_CA_CERTS_PATH');
+  }
+  return settings;
+}

@@ -1,0 +1,29 @@
+// What every engine adapter produces: a pure description of the child process to spawn and how
+// to tell when it is ready. The supervisor does the I/O.
+
+export type EngineKind = 'vllm' | 'tensorrt_llm' | 'llamacpp';
+
+/** Which HTTP dialect the gateway speaks to the engine (llama-server differs from vLLM). */
+export type EngineDialect = 'openai' | 'llamacpp';
+
+export interface EngineCommand {
+  kind: EngineKind;
+  command: string;
+  args: string[];
+  /** Extra environment for the child (merged over the launcher's own). */
+  env: Record<string, string>;
+  host: string;
+  port: number;
+  /** Path polled for readiness: 200 means ready. */
+  healthPath: string;
+  dialect: EngineDialect;
+}
+
+/** What the gateway tells clients about the served model (/v1/models, NIM metadata). */
+export interface ServedModel {
+  /** Client-facing model id (NIM_SERVED_MODEL_NAME or derived). */
+  id: string;
+  /** Where the weights come from (path or URI): /v1/models `root`. */
+  root: string;
+  maxModelLen: number;
+}

@@ -1,0 +1,83 @@
+#!/usr/bin/env node
+// The `portico` CLI. Verbs as NIM's container has them: `serve` (default; `nim-serve` alias) and
+// `list-model-profiles`. Settings come from the environment only (launcher/config.ts).
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { ConfigError, loadSettings, type Settings } from './config.js';
+import { createLogger } from './logger.js';
+import { planLaunch } from './plan.js';
+import { serve } from './serve.js';
+
+const USAGE = `usage: portico [serve] [--dry-run]
+       portico list-model-profiles [--json]
+Settings are read from NIM_* environment variables (see README).`;
+
+export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const verb = argv[0] && !argv[0].startsWith('-') ? argv[0] : 'serve';
+  const rest = verb === argv[0] ? argv.slice(1) : argv;
+  let flags: { 'dry-run'?: boolean; json?: boolean; help?: boolean };
+  try {
+    flags = parseArgs({
+      args: rest,
+      options: { 'dry-run': { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      strict: true,
+    }).values;
+  } catch (err) {
+    process.stderr.write(`portico: ${(err as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  if (flags.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  let settings: Settings;
+  try {
+    settings = loadSettings(env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`portico: invalid setting ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  const log = createLogger(settings);
+
+  switch (verb) {
+    case 'serve':
+    case 'nim-serve':
+      if (flags['dry-run']) {
+        const plan = await planLaunch(settings, { enginePort: 0, dryRun: true, log: () => {}, env });
+        const { command, args, env: engineEnv } = plan.engine;
+        process.stdout.write(`${JSON.stringify({ profile: plan.profile, engine: { command, args, env: engineEnv } }, null, 2)}\n`);
+        return 0;
+      }
+      return runServer(settings, log, env);
+    default:
+      process.stderr.write(`portico: unknown command "${verb}"\n${USAGE}\n`);
+      return 2;
+  }
+}
+
+async function runServer(settings: Settings, log: ReturnType<typeof createLogger>, env: NodeJS.ProcessEnv): Promise<number> {
+  const serving = await serve(settings, log, env);
+  const onSignal = (sig: NodeJS.Signals) => void serving.shutdown(sig);
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+  return serving.done;
+}
+
+/** Run as a CLI: one clear line for a failure we understand, non-zero exit either way. */
+export function run(argv: string[]): void {
+  main(argv).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(`portico: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}
+
+// Entry point when run directly (also through npm's bin symlink).
+const self = fileURLToPath(import.meta.url);
+if (process.argv[1] && realpathSync(process.argv[1]) === self) run(process.argv.slice(2));
