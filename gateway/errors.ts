@@ -21,7 +21,7 @@ interface ErrorSpec {
 export const ERRORS = {
   invalid_json: { status: 400, type: 'invalid_request_error', message: 'Request body is not valid JSON: %s' },
   invalid_request: { status: 400, type: 'invalid_request_error', message: '%s' },
-  invalid_parameter: { status: 400, type: 'invalid_request_error', message: 'Invalid value for %s' },
+  invalid_parameter: { status: 400, type: 'invalid_request_error', message: '%s' },
   invalid_image: { status: 400, type: 'invalid_request_error', message: '%s' },
   image_fetch_blocked: { status: 400, type: 'invalid_request_error', message: 'Image URL refused: %s' },
   image_fetch_failed: { status: 400, type: 'invalid_request_error', message: 'Image could not be fetched: %s' },

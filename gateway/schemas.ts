@@ -3,14 +3,23 @@
 import { z } from 'zod';
 import { PorticoError } from './errors.js';
 
-const textPart = z.looseObject({ type: z.literal('text'), text: z.string() });
-const imagePart = z.looseObject({
-  type: z.literal('image_url'),
-  // OpenAI clients send {url, detail}; some send the URL as a plain string.
-  image_url: z.union([z.string(), z.looseObject({ url: z.string(), detail: z.string().optional() })]),
+// A content part: `type` picks the shape. Unknown types (vLLM's video_url, audio_url, ...) pass
+// through to the engine; the two the gateway reads are checked field by field so `param` can
+// name the exact field.
+const contentPart = z.looseObject({ type: z.string() }).superRefine((part, ctx) => {
+  const p = part as Record<string, unknown>;
+  if (p.type === 'text' && typeof p.text !== 'string') {
+    ctx.addIssue({ code: 'custom', path: ['text'], message: 'is required and must be a string' });
+  }
+  if (p.type === 'image_url') {
+    // OpenAI clients send {url, detail}; some send the URL as a plain string.
+    const iu = p.image_url;
+    const url = typeof iu === 'string' ? iu : typeof iu === 'object' && iu !== null ? (iu as { url?: unknown }).url : undefined;
+    if (typeof url !== 'string' || url === '') {
+      ctx.addIssue({ code: 'custom', path: typeof iu === 'object' && iu !== null ? ['image_url', 'url'] : ['image_url'], message: 'must hold an image URL or data: URI' });
+    }
+  }
 });
-const otherPart = z.looseObject({ type: z.string().refine((t) => t !== 'text' && t !== 'image_url') });
-const contentPart = z.union([textPart, imagePart, otherPart]);
 
 const toolCall = z.looseObject({
   id: z.string().optional(),
@@ -109,7 +118,7 @@ export function parseBody<T extends z.ZodType>(schema: T, body: unknown): z.infe
   if (r.success) return r.data;
   const issue = deepestIssue(r.error.issues);
   const param = paramPath(issue.path);
-  const what = issue.code === 'invalid_type' && issue.message.includes('undefined') ? 'is required' : issue.message;
+  const what = issue.code === 'invalid_type' && issue.message.endsWith('received undefined') ? 'is required' : issue.message;
   throw new PorticoError('invalid_parameter', `${param || 'body'}: ${what}`, { param: param || null });
 }
 

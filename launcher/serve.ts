@@ -43,6 +43,7 @@ export async function serve(settings: Settings, log: Logger, env: NodeJS.Process
   if (plan) {
     log.info({ command: plan.engine.command, args: plan.engine.args }, `starting ${plan.engine.kind} engine on 127.0.0.1:${enginePort}`);
     engine = spawnEngine(plan.engine, log);
+    log.info(`engine pid ${engine.pid}`);
   } else {
     log.info(`fronting the engine at ${settings.engineUrl} (NIM_ENGINE_URL); spawning nothing`);
   }
