@@ -7,7 +7,12 @@ import type { ServedModel } from '../launcher/engines/types.js';
 import type { Settings } from '../launcher/config.js';
 import { readJson } from './body.js';
 import { createDialect, engineError, type Dialect } from './dialect.js';
-import { PorticoError, toPorticoError } from './errors.js';
+import { PorticoError, reportError, toPorticoError } from './errors.js';
+import { auth, canUseModel, KeyStore, METRICS_PATHS, publicPaths, requireModelAccess } from './auth.js';
+import { Admission, admission, inferenceRoutes } from './admission.js';
+import { chargeTokens, rateLimit, RateLimiter } from './rate-limit.js';
+import { cors } from './cors.js';
+import { headerLimit } from './limits.js';
 import {
   chatCompletionRequest,
   completionRequest,
@@ -19,6 +24,11 @@ import {
 import type { Upstream } from './upstream.js';
 import type { EngineDialect } from '../launcher/engines/types.js';
 import { sseFromUpstream, SSE_HEADERS } from './sse.js';
+import type { Logger } from 'pino';
+import { Metrics, METRICS_CONTENT_TYPE } from './metrics.js';
+import { observe, type RequestObservation } from './observe.js';
+import { createManagement, fallbackManagementInfo, type ManagementInfo } from './management.js';
+import { buildOpenApi, docsHtml, DOCS_CSP } from './openapi.js';
 
 export interface Readiness {
   isReady(): boolean;
@@ -31,7 +41,8 @@ export interface MediaNormalizer {
 }
 
 export interface AppDeps {
-  settings: Pick<Settings, 'maxRequestBytes'>;
+  /** Absent settings take their secure or unlimited defaults (tests pass a few). */
+  settings: Pick<Settings, 'maxRequestBytes'> & Partial<Settings>;
   model: ServedModel;
   upstream: Upstream;
   /** Mutable: an engine found at NIM_ENGINE_URL tells its dialect once it answers. */
@@ -40,6 +51,17 @@ export interface AppDeps {
   media?: MediaNormalizer;
   /** Unix seconds the model was loaded: /v1/models `created`. */
   createdAt?: number;
+  /** API keys (reloadable); default: built from settings.apiKeys / apiKeysFile. */
+  keys?: KeyStore;
+  /** The in-flight limit, shared so it can be observed; default: from settings. */
+  admission?: Admission;
+  rateLimiter?: RateLimiter;
+  /** Prometheus registry and per-request series (issue D); default: a fresh one. */
+  metrics?: Metrics;
+  /** Access and error log; default: none. */
+  log?: Logger;
+  /** What /v1/metadata, /v1/license, /v1/manifest describe; default: derived from `model`. */
+  management?: ManagementInfo;
 }
 
 type Access = 'public' | 'protected';
@@ -53,7 +75,7 @@ export interface RouteSpec {
   handler: (c: Context) => Promise<Response> | Response;
 }
 
-export type AppVariables = { requestId: string };
+export type AppVariables = { requestId: string; obs: RequestObservation };
 
 export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables }>; routes: RouteSpec[] } {
   const { upstream, model, readiness } = deps;
@@ -66,6 +88,15 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
     return d;
   };
   const created = deps.createdAt ?? Math.floor(Date.now() / 1000);
+  const s = deps.settings;
+  const keys =
+    deps.keys ??
+    (s.apiKeys?.length || s.apiKeysFile ? new KeyStore({ keys: s.apiKeys, file: s.apiKeysFile, defaults: { rpm: s.rateLimitRpm, tpm: s.rateLimitTpm } }) : undefined);
+  const admit =
+    deps.admission ?? new Admission({ maxConcurrent: s.maxConcurrentRequests ?? 0, maxQueue: s.maxQueue ?? 0, queueTimeoutMs: s.queueTimeoutMs ?? 30_000 });
+  const limiter = deps.rateLimiter ?? new RateLimiter();
+  const metrics = deps.metrics ?? new Metrics();
+  const mgmt = createManagement(deps.management ?? fallbackManagementInfo(model), model);
 
   const checkModel = (name: unknown, param = 'model'): void => {
     if (name !== undefined && name !== model.id) {
@@ -82,23 +113,29 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
     async (c: Context): Promise<Response> => {
       const { raw, value } = await readJson(c, limit);
       const body = parseBody(schema, value) as Record<string, unknown>;
+      requireModelAccess(c, body.model ?? model.id);
       checkModel(body.model);
+      chargeTokens(c, limiter, body);
       requireReady();
       const signal = c.req.raw.signal;
       const changed = opts.media && deps.media ? await deps.media.normalize(body, signal) : false;
-      const res = await upstream.request({
-        method: 'POST',
-        path,
-        headers: { 'content-type': 'application/json', 'x-request-id': c.get('requestId') },
-        // Unchanged requests go out as the client's own bytes: no re-serialization.
-        body: changed ? JSON.stringify(body) : raw,
-        signal,
-      });
-      if (res.statusCode >= 400) throw engineError(res.statusCode, await res.body.text());
+      const obs = c.get('obs');
+      const res = await obs.engine(() =>
+        upstream.request({
+          method: 'POST',
+          path,
+          headers: { 'content-type': 'application/json', 'x-request-id': c.get('requestId') },
+          // Unchanged requests go out as the client's own bytes: no re-serialization.
+          body: changed ? JSON.stringify(body) : raw,
+          signal,
+        }),
+      );
+      if (res.statusCode >= 400) throw engineError(res.statusCode, await obs.engineFailure(res));
       if (body.stream === true) {
-        return c.body(sseFromUpstream(res.body as unknown as Readable), 200, SSE_HEADERS);
+        return c.body(sseFromUpstream(res.body as unknown as Readable, obs.stream()), 200, SSE_HEADERS);
       }
-      const buf = await res.body.arrayBuffer();
+      const buf = await obs.engine(() => res.body.arrayBuffer());
+      obs.body(buf);
       return c.body(buf, res.statusCode as 200, { 'content-type': 'application/json' });
     };
 
@@ -108,9 +145,10 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
     async (c: Context): Promise<Response> => {
       const { value } = await readJson(c, limit);
       const req = parseBody(schema, value);
+      requireModelAccess(c, (req as { model?: unknown }).model ?? model.id);
       checkModel((req as { model?: unknown }).model);
       requireReady();
-      return c.json(await call(req, c.req.raw.signal));
+      return c.json(await c.get('obs').engine(() => call(req, c.req.raw.signal)));
     };
 
   const routes: RouteSpec[] = [
@@ -130,7 +168,7 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
       path: '/v1/models',
       access: 'protected',
       inference: false,
-      handler: (c) => c.json({ object: 'list', data: [modelCard(model, created)] }),
+      handler: (c) => c.json({ object: 'list', data: canUseModel(c, model.id) ? [modelCard(model, created)] : [] }),
     },
     { method: 'POST', path: '/v1/chat/completions', access: 'protected', inference: true, handler: forward('/v1/chat/completions', chatCompletionRequest, { media: true }) },
     { method: 'POST', path: '/v1/completions', access: 'protected', inference: true, handler: forward('/v1/completions', completionRequest) },
@@ -151,10 +189,40 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
       inference: false,
       handler: viaDialect(completionRequest, (r, s) => dialectNow().renderCompletion(r, s)),
     },
+    // NIM management (issue D). /metrics: the path vLLM and llama-server scrapers expect.
+    { method: 'GET', path: '/v1/metadata', access: 'protected', inference: false, handler: (c) => c.json(mgmt.metadata()) },
+    { method: 'GET', path: '/v1/version', access: 'protected', inference: false, handler: (c) => c.json(mgmt.version()) },
+    { method: 'GET', path: '/v1/license', access: 'protected', inference: false, handler: (c) => c.json(mgmt.license()) },
+    { method: 'GET', path: '/v1/manifest', access: 'protected', inference: false, handler: (c) => c.json(mgmt.manifest()) },
+    { method: 'GET', path: '/v1/metrics', access: 'protected', inference: false, handler: (c) => metricsResponse(c) },
+    { method: 'GET', path: '/metrics', access: 'protected', inference: false, handler: (c) => metricsResponse(c) },
+    { method: 'GET', path: '/openapi.json', access: 'protected', inference: false, handler: (c) => c.body(openapi().json, 200, { 'content-type': 'application/json' }) },
+    { method: 'GET', path: '/docs', access: 'protected', inference: false, handler: (c) => c.html(openapi().html, 200, { 'content-security-policy': DOCS_CSP }) },
   ];
+  const metricsResponse = async (c: Context): Promise<Response> =>
+    c.body(await metrics.render({ engine: upstream, model: model.id, ready: readiness.isReady(), queue: admit, wait: (f) => c.get('obs').waiting(f) }), 200, {
+      'content-type': METRICS_CONTENT_TYPE,
+    });
+  let doc: { json: string; html: string } | undefined;
+  const openapi = () => {
+    if (doc) return doc;
+    const d = buildOpenApi(routes, { release: deps.management?.release ?? '0.0.0' });
+    return (doc = { json: JSON.stringify(d), html: docsHtml(d) });
+  };
 
   const app = new Hono<{ Variables: AppVariables }>();
   app.use(requestId());
+  // Timing, x-portico-overhead-ms, metrics and the access log (issue D): outside everything else.
+  app.use(observe({ metrics, log: deps.log, model, routes }));
+  // Security (issue E), in order: CORS (answers preflights before auth), header count, API key
+  // (default deny: all but the table's public routes, unknown paths included), per-key rate
+  // limits (health and metrics exempt), the in-flight limit on inference routes.
+  const open = publicPaths(routes, { metricsPublic: s.metricsPublic });
+  app.use(cors(s.cors));
+  app.use(headerLimit(s.maxHeaders ?? 100));
+  app.use(auth(keys, open));
+  app.use(rateLimit(limiter, new Set([...open, ...METRICS_PATHS])));
+  app.use(admission(admit, inferenceRoutes(routes), { streamIdleMs: s.streamIdleTimeoutMs ?? 0 }));
   for (const r of routes) app.on(r.method, r.path, r.handler);
   // A known path with another method is a 405, not a 404.
   const paths = new Map<string, string[]>();
@@ -173,6 +241,7 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
 
 export function errorResponse(c: Context, err: unknown): Response {
   const e = toPorticoError(err);
+  reportError(e, 'response');
   for (const [k, v] of Object.entries(e.headers)) c.header(k, v);
   return c.json(e.toJSON(), e.status as 400);
 }

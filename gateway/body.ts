@@ -9,11 +9,22 @@ export interface RawJson {
   value: unknown;
 }
 
+/** Deeper bodies are refused before parsing: recursive code downstream (JSON.stringify, the engine's parser) must not overflow. */
+export const MAX_JSON_DEPTH = 128;
+
+/** application/json, or any application/*+json, with optional parameters. */
+const JSON_TYPE = /^application\/(?:[\w.-]+\+)?json\s*(?:;|$)/i;
+
 export async function readJson(c: Context, limit: number): Promise<RawJson> {
+  const type = c.req.header('content-type');
+  if (type === undefined || !JSON_TYPE.test(type)) {
+    throw new PorticoError('unsupported_media_type', `Content-Type must be application/json (got ${type === undefined ? 'none' : JSON.stringify(type.slice(0, 100))})`);
+  }
   const declared = c.req.header('content-length');
   if (declared !== undefined && Number(declared) > limit) throw tooLarge(limit);
   const raw = await readLimited(c.req.raw.body, limit);
   if (raw.byteLength === 0) throw new PorticoError('invalid_json', 'the body is empty');
+  if (jsonDepthExceeds(raw, MAX_JSON_DEPTH)) throw new PorticoError('json_too_deep', String(MAX_JSON_DEPTH));
   let value: unknown;
   try {
     value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(raw));
@@ -52,4 +63,36 @@ function tooLarge(limit: number): PorticoError {
   return new PorticoError('payload_too_large', `Request body exceeds the limit of ${limit} bytes (NIM_MAX_REQUEST_BYTES)`, {
     headers: { connection: 'close' },
   });
+}
+
+/**
+ * Does the JSON text nest arrays/objects deeper than `max`? One pass over the bytes; strings are
+ * skipped with indexOf (fast over base64 images). Malformed text is left to JSON.parse.
+ */
+export function jsonDepthExceeds(raw: Uint8Array, max: number): boolean {
+  let depth = 0;
+  const n = raw.length;
+  for (let i = 0; i < n; i++) {
+    const b = raw[i]!;
+    if (b === 0x22) {
+      // Skip the string: find the closing quote that is not escaped (odd run of backslashes).
+      let from = i + 1;
+      for (;;) {
+        const q = raw.indexOf(0x22, from);
+        if (q < 0) return false;
+        let k = q - 1;
+        while (k >= from && raw[k] === 0x5c) k--;
+        if ((q - 1 - k) % 2 === 0) {
+          i = q;
+          break;
+        }
+        from = q + 1;
+      }
+    } else if (b === 0x5b || b === 0x7b) {
+      if (++depth > max) return true;
+    } else if (b === 0x5d || b === 0x7d) {
+      depth--;
+    }
+  }
+  return false;
 }

@@ -1,7 +1,7 @@
 // Engines disagree on a few endpoints; clients must always see the NIM/vLLM shapes. Each dialect
 // turns a validated client request into the engine call(s) and the engine's answer back.
 import type { EngineDialect } from '../launcher/engines/types.js';
-import { PorticoError } from './errors.js';
+import { PorticoError, redactEngineMessage } from './errors.js';
 import type { DetokenizeRequest, TokenizeRequest } from './schemas.js';
 import type { Upstream } from './upstream.js';
 
@@ -34,28 +34,41 @@ export async function postJson(up: Upstream, path: string, body: unknown, signal
   }
 }
 
-/** Build the client-facing error from an engine's error body (OpenAI, vLLM or llama.cpp shape). */
+/**
+ * Build the client-facing error from an engine's error body (OpenAI, vLLM or llama.cpp shape).
+ * Status mapping (README "Errors"): 404 → 501 not_implemented; 401/403 (the engine refusing the
+ * gateway itself) → 502; 413 → 413; 422 → 422; 429 → 429 + Retry-After; 503 → 503; 504 → 504;
+ * other 5xx → 502; other 4xx keep their status as invalid_request. Messages are redacted
+ * (first line, no URLs, addresses, paths or tracebacks).
+ */
 export function engineError(status: number, text: string): PorticoError {
   if (status === 404) return new PorticoError('not_implemented', 'This endpoint is not supported by the running engine');
-  let message = text.slice(0, 500);
-  let type = 'engine_error';
+  let message = text;
+  let type: string | undefined;
   try {
-    const j = JSON.parse(text) as { error?: { message?: string; type?: string } | string; message?: string; detail?: string };
-    if (typeof j.error === 'object' && j.error?.message) {
+    const j = JSON.parse(text) as { error?: { message?: unknown; type?: unknown } | string; message?: unknown; detail?: unknown };
+    if (typeof j.error === 'object' && j.error !== null && typeof j.error.message === 'string') {
       message = j.error.message;
-      type = j.error.type ?? type;
+      if (typeof j.error.type === 'string') type = j.error.type;
     } else if (typeof j.error === 'string') message = j.error;
-    else if (j.message) message = j.message;
+    else if (typeof j.message === 'string') message = j.message;
     else if (typeof j.detail === 'string') message = j.detail;
   } catch {
     /* not JSON: keep the text */
   }
-  // An engine 5xx becomes 502 (the engine failed, not the gateway); a 4xx is the client's to fix
-  // and keeps its status, so the engine's own validation reads as the client's error.
-  if (status >= 500) return new PorticoError('engine_error', message);
-  return new PorticoError(status === 413 ? 'payload_too_large' : 'invalid_request', message, {
+  message = redactEngineMessage(message);
+  // An engine 5xx becomes 502 (the engine failed, not the gateway), except "unavailable" and
+  // "timeout", which keep their meaning; a 4xx is the client's to fix and keeps its status, so the
+  // engine's own validation reads as the client's error. An engine refusing the gateway's
+  // credentials is the operator's problem, never the client's 401.
+  if (status === 503) return new PorticoError('engine_unavailable', message);
+  if (status === 504) return new PorticoError('engine_timeout', message);
+  if (status >= 500 || status === 401 || status === 403 || status < 400) return new PorticoError('engine_error', message);
+  if (status === 429) return new PorticoError('too_many_requests', `The engine is at capacity: ${message}`, { headers: { 'retry-after': '1' } });
+  const code = status === 413 ? 'payload_too_large' : status === 422 ? 'unprocessable_entity' : 'invalid_request';
+  return new PorticoError(code, message, {
     status,
-    type: type === 'engine_error' ? 'invalid_request_error' : type,
+    type: type === undefined || type === 'engine_error' ? 'invalid_request_error' : type.slice(0, 64),
   });
 }
 

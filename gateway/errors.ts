@@ -22,6 +22,8 @@ export const ERRORS = {
   invalid_json: { status: 400, type: 'invalid_request_error', message: 'Request body is not valid JSON: %s' },
   invalid_request: { status: 400, type: 'invalid_request_error', message: '%s' },
   invalid_parameter: { status: 400, type: 'invalid_request_error', message: '%s' },
+  json_too_deep: { status: 400, type: 'invalid_request_error', message: 'Request body nests deeper than %s levels' },
+  bad_request: { status: 400, type: 'invalid_request_error', message: 'Malformed HTTP request: %s' },
   invalid_image: { status: 400, type: 'invalid_request_error', message: '%s' },
   image_fetch_blocked: { status: 400, type: 'invalid_request_error', message: 'Image URL refused: %s' },
   image_fetch_failed: { status: 400, type: 'invalid_request_error', message: 'Image could not be fetched: %s' },
@@ -29,13 +31,16 @@ export const ERRORS = {
   missing_api_key: { status: 401, type: 'authentication_error', message: 'Missing API key: send "Authorization: Bearer <key>"' },
   invalid_api_key: { status: 401, type: 'authentication_error', message: 'Invalid API key' },
   model_not_allowed: { status: 403, type: 'permission_error', message: 'This API key may not use model %s' },
+  origin_not_allowed: { status: 403, type: 'permission_error', message: 'Origin %s is not allowed (NIM_CORS_ALLOW_ORIGINS)' },
   model_not_found: { status: 404, type: 'not_found_error', message: 'The model `%s` does not exist' },
   route_not_found: { status: 404, type: 'not_found_error', message: 'No route for %s' },
   method_not_allowed: { status: 405, type: 'invalid_request_error', message: 'Method %s' },
+  request_timeout: { status: 408, type: 'invalid_request_error', message: 'The request was not received in time: %s' },
   payload_too_large: { status: 413, type: 'invalid_request_error', message: '%s' },
   image_too_large: { status: 413, type: 'invalid_request_error', message: '%s' },
   unsupported_media_type: { status: 415, type: 'invalid_request_error', message: '%s' },
   unprocessable_entity: { status: 422, type: 'invalid_request_error', message: '%s' },
+  headers_too_large: { status: 431, type: 'invalid_request_error', message: '%s' },
   too_many_requests: { status: 429, type: 'rate_limit_error', message: '%s' },
   rate_limit_exceeded: { status: 429, type: 'rate_limit_error', message: '%s' },
   internal_error: { status: 500, type: 'server_error', message: 'Internal error: %s' },
@@ -95,6 +100,66 @@ export function toPorticoError(err: unknown): PorticoError {
   return new PorticoError('internal_error', 'unexpected failure', { cause: err });
 }
 
+/**
+ * An engine's error message, fit for a client: its first line, at most 300 characters, with URLs,
+ * IP addresses, filesystem paths and Python/JS traceback markers removed (internal topology and
+ * code layout stay inside).
+ */
+export function redactEngineMessage(text: string): string {
+  const first = text.split(/\r?\n/).find((l) => l.trim() !== '' && !/^\s*Traceback \(most recent call last\)/.test(l)) ?? '';
+  const out = first
+    .replace(/\b[a-z][\w+.-]*:\/\/[^\s'"<>)]+/gi, '<url>')
+    .replace(/\[[0-9a-f:.]*:[0-9a-f:.]*\](?::\d+)?/gi, '<address>')
+    .replace(/\b(?:[0-9a-f]{1,4}:){3,7}[0-9a-f]{1,4}\b/gi, '<address>')
+    .replace(/\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b/g, '<address>')
+    .replace(/(^|[\s'"(=])(?:[A-Za-z]:)?(?:[\\/][\w.@+-]+){2,}[\\/]?(?::\d+)*/g, '$1<path>')
+    .replace(/\bat\s+\S+\s+\(<path>\)/g, '')
+    .trim()
+    .slice(0, 300);
+  return out || 'no detail';
+}
+
 export function envelope(err: PorticoError): string {
   return JSON.stringify(err.toJSON());
+}
+
+/**
+ * Where an error was told to the client: as the HTTP response, or as the final event of an SSE
+ * stream that had already started (status 200 sent). Metrics subscribe with onPorticoError.
+ */
+export type ErrorPhase = 'response' | 'stream';
+type ErrorObserver = (err: PorticoError, phase: ErrorPhase) => void;
+const observers = new Set<ErrorObserver>();
+const counts = new Map<string, number>();
+
+/** Subscribe to every error sent to a client; returns the unsubscribe function. */
+export function onPorticoError(fn: ErrorObserver): () => void {
+  observers.add(fn);
+  return () => observers.delete(fn);
+}
+
+/** Record an error sent to a client (called by the app's error handler and the SSE paths). */
+export function reportError(err: PorticoError, phase: ErrorPhase): void {
+  const key = `${phase}:${err.code}`;
+  counts.set(key, (counts.get(key) ?? 0) + 1);
+  for (const fn of observers) {
+    try {
+      fn(err, phase);
+    } catch {
+      /* an observer must not break the error path */
+    }
+  }
+}
+
+/** Errors sent since start, keyed `response:<code>` / `stream:<code>` (process-wide). */
+export function errorCounts(): Record<string, number> {
+  return Object.fromEntries(counts);
+}
+
+/** The error table as Markdown (README "Errors" section; a test keeps them in step). */
+export function errorTableMarkdown(): string {
+  const rows = Object.entries(ERRORS as Record<string, ErrorSpec>)
+    .sort(([, a], [, b]) => a.status - b.status)
+    .map(([code, e]) => `| ${e.status} | \`${code}\` | \`${e.type}\` | ${e.message.replace('%s', '…').replace(/\|/g, '\\|')} |`);
+  return ['| Status | `code` | `type` | Message |', '|---|---|---|---|', ...rows].join('\n');
 }

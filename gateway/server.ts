@@ -1,22 +1,88 @@
-// Binds the Hono app to a Node HTTP server (HTTPS under NIM_SSL_MODE, issue E).
+// Binds the Hono app to a Node HTTP server, or HTTPS under NIM_SSL_MODE=TLS|MTLS. The server is
+// where the transport limits live: header size and count, the time to receive headers and the
+// whole request (slow-loris), TCP keep-alive to notice vanished peers; protocol-level refusals
+// (malformed request, headers too large, timeouts) are answered with the JSON error envelope.
 import { createAdaptorServer } from '@hono/node-server';
 import type { Hono } from 'hono';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createHttpServer, STATUS_CODES, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type ServerOptions as HttpsServerOptions } from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Server as TlsServer } from 'node:tls';
+import { PorticoError, reportError, envelope } from './errors.js';
+
+export interface ServerLimits {
+  /** Time to receive a request's headers (NIM_HEADERS_TIMEOUT_MS). */
+  headersTimeoutMs: number;
+  /** Time to receive a whole request, headers and body (NIM_REQUEST_TIMEOUT_MS; 0 = none). */
+  requestTimeoutMs: number;
+  /** Total size of a request's headers (NIM_MAX_HEADER_BYTES). */
+  maxHeaderBytes: number;
+  /** Header lines per request (NIM_MAX_HEADERS; enforced by limits.ts headerLimit with a 431). */
+  maxHeaders: number;
+}
+
+export const DEFAULT_LIMITS: ServerLimits = {
+  headersTimeoutMs: 30_000,
+  requestTimeoutMs: 300_000,
+  maxHeaderBytes: 16_384,
+  maxHeaders: 100,
+};
+
+export interface ListenOptions {
+  port: number;
+  host: string;
+  /** https options (tls.ts tlsServerOptions); absent = plain HTTP. */
+  tls?: HttpsServerOptions;
+  limits?: Partial<ServerLimits>;
+}
 
 export interface RunningServer {
   server: Server;
   port: number;
+  /** Replace the TLS key/certificates of a running HTTPS server (SIGHUP). */
+  setSecureContext?: (opts: HttpsServerOptions) => void;
   /** Stop accepting, wait for in-flight requests up to `graceMs`, then cut the rest. */
   close(graceMs: number): Promise<void>;
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export async function listen(app: Hono<any>, opts: { port: number; host: string }): Promise<RunningServer> {
-  const server = createAdaptorServer({ fetch: app.fetch }) as Server;
+export async function listen(app: Hono<any>, opts: ListenOptions): Promise<RunningServer> {
+  const l = { ...DEFAULT_LIMITS, ...opts.limits };
+  // Node requires headersTimeout <= requestTimeout when both are set.
+  const headersTimeout = l.requestTimeoutMs > 0 ? Math.min(l.headersTimeoutMs, l.requestTimeoutMs) : l.headersTimeoutMs;
+  const serverOptions = {
+    maxHeaderSize: l.maxHeaderBytes,
+    headersTimeout,
+    requestTimeout: l.requestTimeoutMs,
+    // How often expired headers/request timers are checked: a fraction of the shortest timeout.
+    connectionsCheckingInterval: Math.max(50, Math.min(30_000, Math.floor(Math.min(headersTimeout, l.requestTimeoutMs || headersTimeout) / 4))),
+    // TCP keep-alive probes: a client that vanished without a FIN (its engine request would
+    // otherwise run on) is detected and its connection closed, which aborts the engine request.
+    keepAlive: true,
+    keepAliveInitialDelay: 30_000,
+    ...(opts.tls ? { handshakeTimeout: headersTimeout, ...opts.tls } : {}),
+  };
+  const server = (
+    opts.tls
+      ? createAdaptorServer({ fetch: app.fetch, createServer: createHttpsServer, serverOptions })
+      : createAdaptorServer({ fetch: app.fetch, createServer: createHttpServer, serverOptions })
+  ) as Server;
   // Keep-alive longer than typical proxies' (nginx 60 s) so the proxy closes first, never us mid-reuse.
   server.keepAliveTimeout = 65_000;
-  server.headersTimeout = 66_000;
+  // One more than allowed, so the limits middleware sees that a request had too many and says 431.
+  server.maxHeadersCount = l.maxHeaders + 1;
+  server.on('clientError', clientError(l));
+  if (opts.tls) {
+    // A failed handshake (no client certificate under MTLS, wrong CA, plain HTTP on the port) is
+    // the client's problem: nothing to answer on a socket that never became TLS.
+    server.on('tlsClientError', (_err: Error, socket: Socket) => socket.destroy());
+  }
+  let inFlight = 0;
+  server.on('request', (_req, res: ServerResponse) => {
+    inFlight++;
+    res.once('close', () => inFlight--);
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port, opts.host, () => {
@@ -28,15 +94,49 @@ export async function listen(app: Hono<any>, opts: { port: number; host: string 
   return {
     server,
     port,
+    setSecureContext: opts.tls ? (o) => (server as unknown as TlsServer).setSecureContext(o) : undefined,
     close: (graceMs) =>
       new Promise<void>((resolve) => {
         const timer = setTimeout(() => server.closeAllConnections(), graceMs);
         timer.unref();
+        // Drain: once no request is in flight, every remaining connection is an idle keep-alive
+        // one (whatever state Node's own idle tracking gives it), so drop them all.
+        const sweep = setInterval(() => inFlight === 0 && server.closeAllConnections(), 50);
         server.close(() => {
           clearTimeout(timer);
+          clearInterval(sweep);
           resolve();
         });
         server.closeIdleConnections();
       }),
+  };
+}
+
+/**
+ * Requests Node's parser refuses before the app sees them, answered with the error envelope
+ * (Node's default is a bare status line): 400 malformed, 408 too slow, 431 headers too large.
+ */
+function clientError(l: ServerLimits) {
+  return (err: NodeJS.ErrnoException, socket: Duplex): void => {
+    const s = socket as Socket & { _httpMessage?: { headersSent?: boolean } };
+    // Nothing sensible to say to a peer that is gone or already receiving a response.
+    if (err.code === 'ECONNRESET' || !s.writable || s._httpMessage?.headersSent) {
+      s.destroy();
+      return;
+    }
+    let e: PorticoError;
+    if (err.code === 'HPE_HEADER_OVERFLOW') {
+      e = new PorticoError('headers_too_large', `Request headers exceed ${l.maxHeaderBytes} bytes (NIM_MAX_HEADER_BYTES)`);
+    } else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+      e = new PorticoError('request_timeout', `headers within ${l.headersTimeoutMs} ms and the whole request within ${l.requestTimeoutMs} ms`);
+    } else {
+      e = new PorticoError('bad_request', err.code?.startsWith('HPE_') ? err.code.slice(4).toLowerCase().replace(/_/g, ' ') : 'parse error');
+    }
+    reportError(e, 'response');
+    const body = envelope(e);
+    s.end(
+      `HTTP/1.1 ${e.status} ${STATUS_CODES[e.status] ?? 'Error'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    );
+    setTimeout(() => s.destroy(), 1000).unref();
   };
 }

@@ -1,7 +1,7 @@
 // SSE passthrough: the engine's bytes go to the client as they arrive, pulled one chunk at a
 // time (highWaterMark 0) so a slow client slows the engine read instead of growing a buffer.
 import type { Readable } from 'node:stream';
-import { PorticoError, toPorticoError } from './errors.js';
+import { PorticoError, reportError, toPorticoError } from './errors.js';
 import { transportError } from './upstream.js';
 
 export const SSE_HEADERS = {
@@ -52,6 +52,7 @@ export function sseFromUpstream(body: Readable, hooks: SseHooks = {}): ReadableS
           const e = toPorticoError(transportError(err));
           const final = e.code === 'engine_timeout' ? new PorticoError('engine_unavailable', 'the engine stopped mid-stream') : e;
           finish('error', final);
+          reportError(final, 'stream');
           ctrl.enqueue(sseErrorEvent(final));
           ctrl.close();
         }

@@ -54,7 +54,7 @@ const ENV = {
   NIM_MAX_QUEUE: int(0).default(0),
   NIM_QUEUE_TIMEOUT_MS: int(1).default(30000),
   NIM_MAX_REQUEST_BYTES: int(1).default(32 * 1024 * 1024),
-  NIM_REQUEST_TIMEOUT_MS: int(0).default(0),
+  NIM_REQUEST_TIMEOUT_MS: int(0).default(300_000),
   NIM_MEDIA_ALLOWED_DOMAINS: list.default([]),
   NIM_MEDIA_ALLOW_PRIVATE_NETWORKS: bool.default(false),
   NIM_MEDIA_MAX_BYTES: int(1).default(20 * 1024 * 1024),
@@ -65,8 +65,8 @@ const ENV = {
   NIM_MEDIA_CACHE_MB: int(0).default(256),
   NIM_CORS_ALLOW_ORIGINS: list.default([]),
   NIM_CORS_ALLOW_METHODS: list.default(['GET', 'POST', 'OPTIONS']),
-  NIM_CORS_ALLOW_HEADERS: list.default(['Authorization', 'Content-Type', 'X-Request-Id']),
-  NIM_CORS_EXPOSE_HEADERS: list.default(['X-Request-Id', 'X-Portico-Overhead-Ms']),
+  NIM_CORS_ALLOW_HEADERS: list.default(['*']),
+  NIM_CORS_EXPOSE_HEADERS: list.default(['X-Request-Id', 'X-Portico-Overhead-Ms', 'Retry-After']),
   NIM_CORS_MAX_AGE: int(0).default(600),
   NIM_SSL_MODE: z
     .string()
@@ -78,6 +78,12 @@ const ENV = {
   NIM_SSL_CA_CERTS_PATH: z.string().optional(),
   CUDA_VISIBLE_DEVICES: z.string().optional(),
   NVIDIA_VISIBLE_DEVICES: z.string().optional(),
+  NIM_RATE_LIMIT_RPM: int(0).default(0),
+  NIM_RATE_LIMIT_TPM: int(0).default(0),
+  NIM_HEADERS_TIMEOUT_MS: int(1).default(30_000),
+  NIM_STREAM_IDLE_TIMEOUT_MS: int(0).default(300_000),
+  NIM_MAX_HEADER_BYTES: int(1024, 1024 * 1024).default(16_384),
+  NIM_MAX_HEADERS: int(1, 10_000).default(100),
 } as const;
 
 const schema = z.object(ENV);
@@ -119,6 +125,7 @@ export interface Settings {
   maxQueue: number;
   queueTimeoutMs: number;
   maxRequestBytes: number;
+  /** Time allowed to receive a whole request, headers and body (0 = none). */
   requestTimeoutMs: number;
   media: {
     allowedDomains: string[];
@@ -144,6 +151,15 @@ export interface Settings {
     caCertsPath: string | undefined;
   };
   visibleDevices: string | undefined;
+  /** Per-key defaults (keys file lines may override); 0 = unlimited. */
+  rateLimitRpm: number;
+  rateLimitTpm: number;
+  /** Time allowed to receive a request's headers. */
+  headersTimeoutMs: number;
+  /** An SSE stream with no byte delivered for this long is ended (0 = never). */
+  streamIdleTimeoutMs: number;
+  maxHeaderBytes: number;
+  maxHeaders: number;
 }
 
 const LOG_LEVELS = {
@@ -230,6 +246,12 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
       caCertsPath: r.NIM_SSL_CA_CERTS_PATH,
     },
     visibleDevices: r.CUDA_VISIBLE_DEVICES ?? r.NVIDIA_VISIBLE_DEVICES,
+    rateLimitRpm: r.NIM_RATE_LIMIT_RPM,
+    rateLimitTpm: r.NIM_RATE_LIMIT_TPM,
+    headersTimeoutMs: r.NIM_HEADERS_TIMEOUT_MS,
+    streamIdleTimeoutMs: r.NIM_STREAM_IDLE_TIMEOUT_MS,
+    maxHeaderBytes: r.NIM_MAX_HEADER_BYTES,
+    maxHeaders: r.NIM_MAX_HEADERS,
   };
   if (settings.ssl.mode !== 'DISABLED' && (!settings.ssl.keyPath || !settings.ssl.certsPath)) {
     throw new ConfigError(`NIM_SSL_MODE=${settings.ssl.mode}: needs NIM_SSL_KEY_PATH and NIM_SSL_CERTS_PATH`);

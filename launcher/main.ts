@@ -6,21 +6,29 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadSettings, type Settings } from './config.js';
 import { createLogger } from './logger.js';
-import { planLaunch } from './plan.js';
+import { listProfiles, planLaunch } from './plan.js';
+import { renderProfilesJson, renderProfilesTable } from './profiles-table.js';
+import { rayMain } from './ray.js';
 import { serve } from './serve.js';
 
-const USAGE = `usage: portico [serve] [--dry-run]
+const USAGE = `usage: portico [serve] [--dry-run] [--ray-head | --ray-worker HEAD_ADDRESS]
        portico list-model-profiles [--json]
 Settings are read from NIM_* environment variables (see README).`;
 
 export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const verb = argv[0] && !argv[0].startsWith('-') ? argv[0] : 'serve';
   const rest = verb === argv[0] ? argv.slice(1) : argv;
-  let flags: { 'dry-run'?: boolean; json?: boolean; help?: boolean };
+  let flags: { 'dry-run'?: boolean; json?: boolean; help?: boolean; 'ray-head'?: boolean; 'ray-worker'?: string };
   try {
     flags = parseArgs({
       args: rest,
-      options: { 'dry-run': { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      options: {
+        'dry-run': { type: 'boolean' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+        'ray-head': { type: 'boolean' },
+        'ray-worker': { type: 'string' },
+      },
       strict: true,
     }).values;
   } catch (err) {
@@ -46,6 +54,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   switch (verb) {
     case 'serve':
     case 'nim-serve':
+      if (flags['ray-head'] || flags['ray-worker'] !== undefined) return runRayMode(flags, settings, log, env);
       if (flags['dry-run']) {
         const plan = await planLaunch(settings, { enginePort: 0, dryRun: true, log: () => {}, env });
         const { command, args, env: engineEnv } = plan.engine;
@@ -53,6 +62,13 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
         return 0;
       }
       return runServer(settings, log, env);
+    case 'list-model-profiles': {
+      // Like NIM's: always exits 0 when the manifest and settings are valid; the listing says
+      // when no profile can run (and why).
+      const listing = await listProfiles(settings, { env });
+      process.stdout.write(flags.json ? renderProfilesJson(listing) : renderProfilesTable(listing));
+      return 0;
+    }
     default:
       process.stderr.write(`portico: unknown command "${verb}"\n${USAGE}\n`);
       return 2;
@@ -65,6 +81,27 @@ async function runServer(settings: Settings, log: ReturnType<typeof createLogger
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);
   return serving.done;
+}
+
+/** `--ray-head` / `--ray-worker ADDRESS`: one node of a multi-node vLLM-over-Ray group (launcher/ray.ts). */
+async function runRayMode(
+  flags: { 'dry-run'?: boolean; 'ray-head'?: boolean; 'ray-worker'?: string },
+  settings: Settings,
+  log: ReturnType<typeof createLogger>,
+  env: NodeJS.ProcessEnv,
+): Promise<number> {
+  if (flags['ray-head'] && flags['ray-worker'] !== undefined) {
+    process.stderr.write(`portico: --ray-head and --ray-worker exclude each other\n${USAGE}\n`);
+    return 2;
+  }
+  const role = flags['ray-worker'] !== undefined ? { role: 'worker' as const, address: flags['ray-worker'] } : { role: 'head' as const };
+  try {
+    return await rayMain(role, settings, log, env, { dryRun: flags['dry-run'] === true });
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`portico: ${err.message}\n`);
+    return 2;
+  }
 }
 
 /** Run as a CLI: one clear line for a failure we understand, non-zero exit either way. */

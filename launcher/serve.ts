@@ -9,6 +9,13 @@ import type { EngineDialect, ServedModel } from './engines/types.js';
 import { createApp, type Readiness } from '../gateway/app.js';
 import { listen, type RunningServer } from '../gateway/server.js';
 import { Upstream } from '../gateway/upstream.js';
+import { KeyStore } from '../gateway/auth.js';
+import { tlsContextOptions, tlsServerOptions } from '../gateway/tls.js';
+import { Metrics, engineMetricsPath } from '../gateway/metrics.js';
+import { buildManagementInfo, porticoRelease } from './model-info.js';
+import { startGpuPoller } from './gpu-metrics.js';
+
+const NOT_READY_WINDOW_MS = 1000;
 
 export interface Serving {
   server: RunningServer;
@@ -35,9 +42,32 @@ export async function serve(settings: Settings, log: Logger, env: NodeJS.Process
   let notReadyReason = 'the engine is starting';
   const readiness: Readiness = { isReady: () => ready, reason: () => notReadyReason };
 
-  const { app } = createApp({ settings, model, upstream, engine: engineInfo, readiness });
-  const server = await listen(app, { port: settings.port, host: settings.host });
-  log.info({ port: server.port }, `gateway listening on ${settings.host}:${server.port} (live; ready once the engine is)`);
+  // API keys and TLS files are read now: a bad one stops the start with a line naming it.
+  const keys = new KeyStore({ keys: settings.apiKeys, file: settings.apiKeysFile, defaults: { rpm: settings.rateLimitRpm, tpm: settings.rateLimitTpm }, log });
+  keys.watch();
+  const tls = tlsServerOptions(settings.ssl);
+  // Observability (issue D): one registry for gateway, engine and GPU series; what the NIM
+  // management endpoints describe.
+  const release = porticoRelease();
+  const metrics = new Metrics({ release, processMetrics: true, engineMetricsPath: engineMetricsPath(plan?.engine.kind) });
+  const management = buildManagementInfo({ settings, plan, model, release });
+  const { app } = createApp({ settings, model, upstream, engine: engineInfo, readiness, keys, metrics, log, management });
+  const server = await listen(app, { port: settings.port, host: settings.host, tls, limits: settings });
+  // SIGHUP re-reads the API keys file and the TLS key and certificates.
+  const onHup = () => {
+    keys.reload('SIGHUP');
+    if (!server.setSecureContext) return;
+    try {
+      server.setSecureContext(tlsContextOptions(settings.ssl));
+      log.info('TLS certificates reloaded (SIGHUP)');
+    } catch (err) {
+      log.error(`TLS certificates not reloaded, keeping the current ones: ${(err as Error).message}`);
+    }
+  };
+  process.on('SIGHUP', onHup);
+  // GPU gauges from nvidia-smi in the background (nothing when there is no GPU).
+  const gpuPoller = startGpuPoller({ env, log, onSamples: (samples) => metrics.setGpus(samples) }).catch(() => undefined);
+  log.info({ port: server.port, tls: settings.ssl.mode }, `gateway listening on ${settings.host}:${server.port} (live; ready once the engine is)`);
 
   let engine: EngineProcess | undefined;
   if (plan) {
@@ -57,6 +87,9 @@ export async function serve(settings: Settings, log: Logger, env: NodeJS.Process
     stopping = true;
     ready = false;
     notReadyReason = 'shutting down';
+    process.off('SIGHUP', onHup);
+    void gpuPoller.then((p) => p?.stop());
+    keys.close();
     log.info(`shutting down (${reason}): draining in-flight requests for up to ${settings.shutdownTimeoutS} s`);
     await server.close(settings.shutdownTimeoutS * 1000);
     if (engine) {
@@ -74,6 +107,8 @@ export async function serve(settings: Settings, log: Logger, env: NodeJS.Process
     ready = false;
     notReadyReason = `the engine exited (code ${code})`;
     log.error(`the engine exited unexpectedly with code ${code}`);
+    // Keep answering 503 briefly so probes and load balancers see "not ready", not a refused port.
+    await new Promise((r) => setTimeout(r, NOT_READY_WINDOW_MS));
     await shutdown('engine exited', code === 0 ? 1 : code);
   });
 

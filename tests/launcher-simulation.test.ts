@@ -59,7 +59,7 @@ while [ $# -gt 0 ]; do
     *) shift ;;
   esac
 done
-exec '${inject('llamaServer')}' -m '${inject('tinyModel')}' --mmproj '${inject('tinyMmproj')}' -c 4096 -np 2 -t 2 --host 127.0.0.1 --port "$port" --alias "$name" --no-webui`,
+exec '${inject('llamaServer')}' -m '${inject('tinyModel')}' --mmproj '${inject('tinyMmproj')}' -c 4096 -np 2 -t 2 --host 127.0.0.1 --port "$port" --alias "$name"`,
   );
   return {
     bin,

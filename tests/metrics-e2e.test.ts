@@ -86,7 +86,7 @@ describe('/v1/metrics on the real stack', () => {
 
     // A stream is settled at its last byte, which may be just after the client read it: wait (bounded).
     let after = await scrape();
-    for (let i = 0; i < 100 && value(after, CHAT_OK) < value(before, CHAT_OK) + 4; i++) {
+    for (let i = 0; i < 250 && value(after, CHAT_OK) < value(before, CHAT_OK) + 4; i++) {
       await new Promise((r) => setTimeout(r, 20));
       after = await scrape();
     }
@@ -107,8 +107,9 @@ describe('/v1/metrics on the real stack', () => {
     const { usage } = (await res.json()) as { usage: { prompt_tokens: number; completion_tokens: number } };
     let access: Record<string, unknown> | undefined;
     let lines: Record<string, unknown>[] = [];
-    for (let i = 0; i < 100 && !access; i++) {
-      const raw = stack.output().split('\n').filter((l) => l.trim());
+    for (let i = 0; i < 500 && !access; i++) {
+      // Complete lines only: the last one may still be being written.
+      const raw = stack.output().split('\n').slice(0, -1).filter((l) => l.trim());
       lines = raw.map((l) => {
         try {
           return JSON.parse(l) as Record<string, unknown>;

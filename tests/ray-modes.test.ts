@@ -57,7 +57,11 @@ const state = path.join(SIM, 'record.jsonl.status-calls');
 if (verb === 'start' && rest.includes('--head')) { console.log('Ray runtime started.'); process.exit(0); }
 if (verb === 'start' && rest.includes('--block')) {
   console.log('Ray runtime started (worker).');
+  const tries = path.join(SIM, 'record.jsonl.worker-starts');
+  const n = fs.existsSync(tries) ? Number(fs.readFileSync(tries, 'utf8')) + 1 : 1;
+  fs.writeFileSync(tries, String(n));
   if (process.env.SIM_RAY_BLOCK_EXIT) setTimeout(() => process.exit(Number(process.env.SIM_RAY_BLOCK_EXIT)), 200);
+  else if (process.env.SIM_RAY_HEAD_LATE && n === 1) { console.error('Failed to connect to GCS'); process.exit(1); }
   else { process.on('SIGTERM', () => process.exit(0)); setInterval(() => {}, 1000); }
 } else if (verb === 'status') {
   // The first call sees only the head; later calls see SIM_RAY_NODES nodes.
@@ -307,6 +311,7 @@ describe('the start path against the simulation', () => {
 
   it('worker: joins with a blocking ray start and leaves on shutdown', async () => {
     rmSync(record, { force: true });
+    rmSync(`${record}.worker-starts`, { force: true });
     const { log } = quietLog();
     const running = runRayWorker('leader-0.portico', loadRaySettings({}), log, baseEnv());
     for (let i = 0; i < 100 && !records().length; i++) await new Promise((r) => setTimeout(r, 50));
@@ -315,10 +320,30 @@ describe('the start path against the simulation', () => {
     expect(records().at(-1)).toEqual({ cmd: 'ray', args: ['stop'] });
   });
 
-  it('worker: exits non-zero when Ray stops under it (the head went away)', async () => {
+  it('worker: retries while the head is not up yet (within NIM_CLUSTER_START_TIMEOUT)', async () => {
     rmSync(record, { force: true });
-    const { log } = quietLog();
-    const running = runRayWorker('leader-0.portico', loadRaySettings({}), log, baseEnv({ SIM_RAY_BLOCK_EXIT: '5' }));
+    rmSync(`${record}.worker-starts`, { force: true });
+    const { log, text } = quietLog();
+    const running = runRayWorker('leader-0.portico', loadRaySettings({}), log, baseEnv({ SIM_RAY_HEAD_LATE: '1' }), { retryMs: 20 });
+    const starts = () => records().filter((c) => c.args[0] === 'start').length;
+    for (let i = 0; i < 100 && starts() < 2; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(starts()).toBe(2);
+    expect(text()).toMatch(/the head may not be up yet; retrying/);
+    expect(await running.shutdown('test')).toBe(0);
+  });
+
+  it('worker: exits non-zero when Ray stops under it after the start window (the head went away)', async () => {
+    rmSync(record, { force: true });
+    const { log, text } = quietLog();
+    const running = runRayWorker('leader-0.portico', loadRaySettings({ NIM_CLUSTER_START_TIMEOUT: '1' }), log, baseEnv({ SIM_RAY_BLOCK_EXIT: '5' }), { retryMs: 100 });
     expect(await running.done).toBe(5);
+    expect(text()).toMatch(/ray exited \(code 5\): the head is gone or unreachable/);
+    expect(records().at(-1)).toEqual({ cmd: 'ray', args: ['stop'] });
+  });
+
+  it('worker: fails at once when ray is not installed', async () => {
+    const { log } = quietLog();
+    const running = runRayWorker('leader-0.portico', loadRaySettings({}), log, { PATH: '/nonexistent' });
+    expect(await running.done).toBe(127);
   });
 });

@@ -72,7 +72,11 @@ export const MAX_TTL_MS = 60 * 60_000;
  * (we never revalidate, and the cache is shared by every client of the gateway), s-maxage over
  * max-age (we are a shared cache), else the default.
  */
-export function ttlFromCacheControl(header: string | undefined, defaultMs = DEFAULT_TTL_MS, maxMs = MAX_TTL_MS): number {
+export function ttlFromCacheControl(
+  header: string | undefined,
+  defaultMs = DEFAULT_TTL_MS,
+  maxMs = MAX_TTL_MS,
+): number {
   if (!header) return defaultMs;
   let maxAge: number | undefined;
   let sMaxAge: number | undefined;

@@ -27,7 +27,8 @@ export type RefusalReason =
   | 'timeout'
   | 'upstream_status'
   | 'too_many_redirects'
-  | 'network';
+  | 'network'
+  | 'unexpected'; // a parser threw on the bytes: still the client's image, not a 500
 
 export class MediaRefusal extends Error {
   constructor(

@@ -4,7 +4,7 @@
 // 60000×60000 and cost an engine 14 GB to decode).
 import { fileTypeFromBuffer } from 'file-type';
 import { imageSize } from 'image-size';
-import { invalidImage, tooLarge } from './refusal.js';
+import { MediaRefusal, invalidImage, tooLarge } from './refusal.js';
 
 export const IMAGE_TYPES = ['image/jpeg', 'image/png', 'image/webp', 'image/gif', 'image/bmp'] as const;
 export type ImageMime = (typeof IMAGE_TYPES)[number];
@@ -35,7 +35,8 @@ export interface ImageInfo {
 
 /** Sniff and size-check image bytes; throws MediaRefusal (invalid_image) when unacceptable. */
 export async function inspectImage(bytes: Uint8Array, maxPixels: number): Promise<ImageInfo> {
-  const detected = await fileTypeFromBuffer(bytes);
+  // file-type's parsers can throw on hostile input; that is "not an image", not our error.
+  const detected = await fileTypeFromBuffer(bytes).catch(() => undefined);
   const mime = detected && ACCEPTED[detected.mime];
   if (!mime) {
     const seen = detected ? ` (it looks like ${detected.mime})` : '';
@@ -43,8 +44,12 @@ export async function inspectImage(bytes: Uint8Array, maxPixels: number): Promis
   }
   let width: number | undefined;
   let height: number | undefined;
+  // image-size reads through a DataView on `bytes.buffer`, so on a view into a larger (pooled)
+  // buffer a truncated header would be completed with whatever follows in memory. Small Buffers
+  // are such views; give it bytes that own their ArrayBuffer so a short read throws instead.
+  const exact = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : new Uint8Array(bytes);
   try {
-    const size = imageSize(bytes);
+    const size = imageSize(exact);
     if (size.type === SIZE_TYPE[mime]) ({ width, height } = size);
   } catch {
     // truncated or corrupt header: reported below
@@ -66,7 +71,8 @@ export interface DataUri {
   header: string;
   /** The base64 payload, checked to be strict base64. */
   base64: string;
-  bytes: Buffer;
+  /** Decoded size in bytes. */
+  size: number;
 }
 
 const BASE64 = /^[A-Za-z0-9+/]*$/;
@@ -87,11 +93,11 @@ export function strictBase64Length(s: string): number {
 }
 
 /**
- * Split and decode a `data:` URI. Only base64 payloads are accepted (percent-encoded image bytes
- * are not something any client sends on purpose). The declared type is kept only so the caller
- * can tell whether it must be rewritten.
+ * Split and check a `data:` URI without decoding it. Only base64 payloads are accepted
+ * (percent-encoded image bytes are not something any client sends on purpose). The declared
+ * type is kept only so the caller can tell whether it must be rewritten.
  */
-export function decodeDataUri(uri: string, maxBytes: number): DataUri {
+export function parseDataUri(uri: string, maxBytes: number): DataUri {
   const comma = uri.indexOf(',');
   const header = comma < 0 ? '' : uri.slice(5, comma);
   if (comma < 0 || !/;base64$/i.test(header)) {
@@ -102,5 +108,23 @@ export function decodeDataUri(uri: string, maxBytes: number): DataUri {
   if (size < 0) throw invalidImage('bad_data_uri', 'data URI payload is not valid base64');
   if (size === 0) throw invalidImage('bad_data_uri', 'data URI payload is empty');
   if (size > maxBytes) throw tooLarge(`image is ${size} bytes, over the limit of ${maxBytes} bytes`);
-  return { header, base64, bytes: Buffer.from(base64, 'base64') };
+  return { header, base64, size };
+}
+
+/** Base64 characters decoded for sniffing: 192 KiB, past the APP segments of nearly any JPEG. */
+const HEAD_CHARS = 256 * 1024;
+
+/**
+ * inspectImage() on base64 data, decoding only the head: the engine decodes the image anyway, so
+ * the gateway need not hold a second full copy. A JPEG whose frame header lies beyond the head
+ * (huge EXIF/XMP) is decoded in full and inspected again.
+ */
+export async function inspectBase64(base64: string, maxPixels: number): Promise<ImageInfo> {
+  if (base64.length <= HEAD_CHARS) return inspectImage(Buffer.from(base64, 'base64'), maxPixels);
+  try {
+    return await inspectImage(Buffer.from(base64.slice(0, HEAD_CHARS), 'base64'), maxPixels);
+  } catch (err) {
+    if (!(err instanceof MediaRefusal && err.reason === 'bad_dimensions')) throw err;
+    return inspectImage(Buffer.from(base64, 'base64'), maxPixels);
+  }
 }

@@ -26,7 +26,7 @@ export function llamaCppCommand(i: LlamaCppInput): EngineCommand {
     '--host', '127.0.0.1',
     '--port', String(i.port),
     '--alias', i.servedName,
-    '--no-webui',
+    '--no-ui',
     '--metrics',
     '--slots',
     ...(i.extraArgs ?? []),

@@ -1,0 +1,137 @@
+// Admission control for inference: at most NIM_MAX_CONCURRENT_REQUESTS requests in flight on the
+// engine. Over it, a request is refused at once with 429 + Retry-After (TGI's choice), or, with
+// NIM_MAX_QUEUE > 0, waits in a bounded FIFO for up to NIM_QUEUE_TIMEOUT_MS. A slot is held until
+// the response is over, which for SSE is when the stream ends (done, client gone, failure or idle
+// timeout), and is released exactly once on every path.
+import type { ServerResponse } from 'node:http';
+import type { MiddlewareHandler } from 'hono';
+import { PorticoError } from './errors.js';
+import { guardStream, isEventStream } from './response-guard.js';
+
+export interface AdmissionOptions {
+  /** 0 = no limit. */
+  maxConcurrent: number;
+  /** Waiting room size; 0 = refuse at once when full. */
+  maxQueue: number;
+  queueTimeoutMs: number;
+}
+
+export type Release = () => void;
+
+interface Waiter {
+  resolve: (release: Release) => void;
+  reject: (err: unknown) => void;
+  timer: NodeJS.Timeout;
+  signal: AbortSignal | undefined;
+  onAbort: () => void;
+}
+
+/** Seconds a refused client is told to wait: generations end in seconds, so try again soon. */
+const RETRY_AFTER_S = 1;
+
+export class Admission {
+  private active = 0;
+  private readonly queue: Waiter[] = [];
+
+  constructor(readonly opts: AdmissionOptions) {}
+
+  /** Requests holding a slot. */
+  get inFlight(): number {
+    return this.active;
+  }
+
+  get queued(): number {
+    return this.queue.length;
+  }
+
+  /** A slot, now or after a wait in the queue; throws a 429 PorticoError when refused. */
+  async acquire(signal?: AbortSignal): Promise<Release> {
+    const { maxConcurrent, maxQueue, queueTimeoutMs } = this.opts;
+    if (maxConcurrent <= 0 || this.active < maxConcurrent) {
+      this.active++;
+      return this.releaser();
+    }
+    if (this.queue.length >= maxQueue) {
+      throw overloaded(`${this.active} requests are in flight (NIM_MAX_CONCURRENT_REQUESTS=${maxConcurrent})${maxQueue > 0 ? ' and the queue is full' : ''}`);
+    }
+    if (signal?.aborted) throw overloaded('the client went away');
+    return new Promise<Release>((resolve, reject) => {
+      const w: Waiter = {
+        resolve,
+        reject,
+        signal,
+        timer: setTimeout(() => {
+          this.drop(w);
+          reject(overloaded(`no slot became free within ${queueTimeoutMs} ms (NIM_QUEUE_TIMEOUT_MS)`));
+        }, queueTimeoutMs),
+        onAbort: () => {
+          this.drop(w);
+          reject(overloaded('the client went away while queued'));
+        },
+      };
+      w.timer.unref?.();
+      signal?.addEventListener('abort', w.onAbort, { once: true });
+      this.queue.push(w);
+    });
+  }
+
+  private drop(w: Waiter): void {
+    clearTimeout(w.timer);
+    w.signal?.removeEventListener('abort', w.onAbort);
+    const i = this.queue.indexOf(w);
+    if (i >= 0) this.queue.splice(i, 1);
+  }
+
+  /** A release function that works once; the slot goes straight to the oldest waiter (FIFO). */
+  private releaser(): Release {
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = this.queue.shift();
+      if (next) {
+        this.drop(next);
+        next.resolve(this.releaser());
+      } else {
+        this.active--;
+      }
+    };
+  }
+}
+
+function overloaded(detail: string): PorticoError {
+  return new PorticoError('too_many_requests', `The server is at capacity: ${detail}. Retry shortly.`, {
+    headers: { 'retry-after': String(RETRY_AFTER_S) },
+  });
+}
+
+/**
+ * Middleware: inference routes (`METHOD path` keys) take a slot first. For an SSE answer the slot
+ * rides on the body and is released when the stream ends; the stream is also ended after
+ * `streamIdleMs` without a byte (0 = never).
+ */
+export function admission(adm: Admission, inference: ReadonlySet<string>, opts: { streamIdleMs?: number } = {}): MiddlewareHandler {
+  return async (c, next) => {
+    if (!inference.has(`${c.req.method} ${c.req.path}`)) return next();
+    const release = await adm.acquire(c.req.raw.signal);
+    let handedOff = false;
+    try {
+      await next();
+      const body = c.res.body;
+      if (body && isEventStream(c.res)) {
+        // A client that stopped reading: destroy its connection (node-server's response object).
+        const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
+        const onStalled = outgoing ? () => void outgoing.destroy() : undefined;
+        c.res = new Response(guardStream(body, { idleMs: opts.streamIdleMs, onEnd: release, onStalled }), c.res);
+        handedOff = true;
+      }
+    } finally {
+      if (!handedOff) release();
+    }
+  };
+}
+
+/** The `METHOD path` keys of a route table's inference routes. */
+export function inferenceRoutes(routes: readonly { method: string; path: string; inference: boolean }[]): Set<string> {
+  return new Set(routes.filter((r) => r.inference).map((r) => `${r.method} ${r.path}`));
+}

@@ -1,0 +1,83 @@
+// vLLM's OpenAI server (`vllm serve`). Pure: inputs → argv. Health: GET /health answers 200 once
+// the model is loaded (the HTTP server only starts listening after that).
+import type { EngineCommand } from './types.js';
+import type { Precision } from '../manifest.js';
+
+export interface VllmInput {
+  /** Executable (default `vllm`, found on PATH by the supervisor). */
+  command?: string | undefined;
+  /** HF repo id or local path (as `vllm serve` takes it). */
+  model: string;
+  servedName: string;
+  port: number;
+  tp: number;
+  pp: number;
+  maxModelLen?: number | undefined;
+  precision: Precision;
+  /** Serve LoRA adapters (the profile has feat_lora). */
+  lora?: boolean | undefined;
+  /** Adapters found under NIM_PEFT_SOURCE: `--lora-modules name=path`. */
+  loraModules?: { name: string; path: string }[] | undefined;
+  /** Vision-language model: the most images one prompt may carry. */
+  maxImagesPerPrompt?: number | undefined;
+  /** The profile's engine-specific arguments. */
+  profileArgs?: string[] | undefined;
+  /** NIM_PASSTHROUGH_ARGS, already split; appended last so they win. */
+  passthrough?: string[] | undefined;
+  env?: Record<string, string> | undefined;
+}
+
+/**
+ * The flags a precision needs. bf16/fp16/f32 set the dtype; fp8 quantizes a 16-bit checkpoint on
+ * load (and is a no-op for a checkpoint that is already FP8); nvfp4 / mxfp4 name their kernels;
+ * int4 (AWQ / GPTQ) is read from the checkpoint's own quantization_config.
+ */
+export function vllmPrecisionArgs(precision: Precision): string[] {
+  switch (precision) {
+    case 'bf16':
+      return ['--dtype', 'bfloat16'];
+    case 'fp16':
+      return ['--dtype', 'float16'];
+    case 'f32':
+      return ['--dtype', 'float32'];
+    case 'fp8':
+      return ['--quantization', 'fp8'];
+    case 'nvfp4':
+      return ['--quantization', 'modelopt_fp4'];
+    case 'mxfp4':
+      return ['--quantization', 'mxfp4'];
+    case 'int4':
+    case 'gguf':
+      return [];
+  }
+}
+
+export function vllmCommand(i: VllmInput): EngineCommand {
+  const args = [
+    'serve',
+    i.model,
+    '--host', '127.0.0.1',
+    '--port', String(i.port),
+    '--served-model-name', i.servedName,
+    '--tensor-parallel-size', String(i.tp),
+    '--pipeline-parallel-size', String(i.pp),
+    ...(i.maxModelLen ? ['--max-model-len', String(i.maxModelLen)] : []),
+    ...vllmPrecisionArgs(i.precision),
+    ...(i.lora ? ['--enable-lora'] : []),
+    ...(i.lora && i.loraModules?.length ? ['--lora-modules', ...i.loraModules.map((m) => `${m.name}=${m.path}`)] : []),
+    ...(i.maxImagesPerPrompt !== undefined ? ['--limit-mm-per-prompt', JSON.stringify({ image: i.maxImagesPerPrompt })] : []),
+    ...(i.profileArgs ?? []),
+    ...(i.passthrough ?? []),
+  ];
+  return {
+    kind: 'vllm',
+    command: i.command ?? 'vllm',
+    args,
+    // No usage reporting from a self-hosted server.
+    env: { VLLM_NO_USAGE_STATS: '1', DO_NOT_TRACK: '1', ...(i.env ?? {}) },
+    host: '127.0.0.1',
+    port: i.port,
+    healthPath: '/health',
+    dialect: 'openai',
+  };
+}

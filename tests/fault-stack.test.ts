@@ -1,0 +1,117 @@
+// Faults on the real stack under load, loopback only, bounded in count and time:
+//   SIGTERM during load — every in-flight request finishes (or, at the drain deadline, should get a
+//     clean error: a known gap, see the it.fails below), none hangs, and the launcher exits 0
+//     within the drain timeout;
+//   the engine SIGKILLed mid-stream — every open stream ends with an error event and [DONE],
+//     readiness turns 503, the launcher exits non-zero.
+import { afterEach, describe, expect, it } from 'vitest';
+import { startStack, type Stack } from './helpers/stack.js';
+import { chat, engineOf, until, type Kind, type Outcome } from './helpers/load.js';
+
+let stack: Stack | undefined;
+afterEach(async () => {
+  await stack?.stop();
+  stack = undefined;
+});
+
+const summary = (os: Outcome[]) =>
+  os.reduce<Record<string, number>>((m, o) => ((m[`${o.kind}:${o.result}`] = (m[`${o.kind}:${o.result}`] ?? 0) + 1), m), {});
+
+/** Resolves with the launcher's exit code, or rejects if it has not exited within `ms`. */
+const exitWithin = (s: Stack, ms: number): Promise<number | undefined> =>
+  Promise.race([
+    s.proc.then((r) => r.exitCode),
+    new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`the launcher did not exit within ${ms} ms`)), ms)),
+  ]);
+
+describe('faults under load', () => {
+  it('SIGTERM during load: in-flight requests all finish, late ones are refused cleanly, exit 0 well within the drain timeout', async () => {
+    const drainS = 30;
+    const s = (stack = await startStack({ NIM_SHUTDOWN_TIMEOUT: String(drainS), NIM_LOG_LEVEL: 'WARNING' }));
+    const kinds: Kind[] = ['text', 'stream', 'image-data', 'stream'];
+    let started = 0;
+    // 60 in flight, each short enough to finish inside the drain window.
+    const inflight = Array.from({ length: 60 }, (_, i) =>
+      chat(s.url, kinds[i % kinds.length]!, { maxTokens: 16, timeoutMs: (drainS + 20) * 1000, onFirstChunk: () => started++ }),
+    );
+    await until(() => started >= 2, 'streams to be under way', 30_000);
+    const t0 = Date.now();
+    s.proc.kill('SIGTERM');
+    // Requests arriving after the signal are refused or answered cleanly, never left hanging.
+    const late = Array.from({ length: 10 }, () => chat(s.url, 'text', { timeoutMs: (drainS + 20) * 1000 }));
+
+    const code = await exitWithin(s, (drainS + 10) * 1000);
+    const elapsed = Date.now() - t0;
+    const outcomes = await Promise.all(inflight);
+    const lateOutcomes = await Promise.all(late);
+
+    const notOk = outcomes.filter((o) => o.result !== 'ok');
+    expect(notOk.slice(0, 3), `in flight at SIGTERM: ${JSON.stringify(summary(outcomes))}`).toEqual([]);
+    expect(lateOutcomes.filter((o) => o.result === 'broken').slice(0, 3), `after SIGTERM: ${JSON.stringify(summary(lateOutcomes))}`).toEqual([]);
+    expect(code).toBe(0);
+    // Draining ends when the last request does, not at the timeout.
+    expect(elapsed, 'exit once drained, well before the drain timeout').toBeLessThan(drainS * 1000);
+  }, 120_000);
+
+  // KNOWN GAP (bench/NOTES.md, "Shutdown at the drain deadline"): at NIM_SHUTDOWN_TIMEOUT the server
+  // closes every connection, so a stream still running is cut without an error event and a JSON
+  // request still waiting gets no answer at all. `it.fails` keeps the suite green and turns red the
+  // day it is fixed: then make it a plain `it`.
+  it.fails('SIGTERM: requests still running at the drain deadline end with a clean error (error event + [DONE], or an error envelope)', async () => {
+    const drainS = 3;
+    const s = (stack = await startStack({ NIM_SHUTDOWN_TIMEOUT: String(drainS), NIM_LOG_LEVEL: 'WARNING' }));
+    let started = 0;
+    // Long generations (ignore_eos) and JSON requests queued behind them: all outlast the drain window.
+    const streams = Array.from({ length: 4 }, () =>
+      chat(s.url, 'stream', { maxTokens: 1800, ignoreEos: true, timeoutMs: (drainS + 20) * 1000, onFirstChunk: () => started++ }),
+    );
+    const texts = Array.from({ length: 4 }, () => chat(s.url, 'text', { maxTokens: 1800, ignoreEos: true, timeoutMs: (drainS + 20) * 1000 }));
+    await until(() => started >= 2, 'streams to be under way', 30_000);
+    const t0 = Date.now();
+    s.proc.kill('SIGTERM');
+    const code = await exitWithin(s, (drainS + 15) * 1000);
+    const outcomes = [...(await Promise.all(streams)), ...(await Promise.all(texts))];
+    expect(code).toBe(0);
+    expect(Date.now() - t0).toBeLessThan((drainS + 12) * 1000);
+    const unclean = outcomes.filter((o) => o.result !== 'ok' && o.result !== 'clean-error');
+    expect(unclean.slice(0, 3), JSON.stringify(summary(outcomes))).toEqual([]);
+  }, 120_000);
+
+  it('engine SIGKILL mid-stream under load: every open stream ends with an error event, ready → 503, exit non-zero', async () => {
+    const s = (stack = await startStack({ NIM_LOG_LEVEL: 'WARNING' }));
+    let flowing = 0;
+    // More streams than the engine has slots: some generate, the rest wait in its queue.
+    const streams = Array.from({ length: 6 }, () =>
+      chat(s.url, 'stream', { maxTokens: 1800, ignoreEos: true, timeoutMs: 60_000, onFirstChunk: () => flowing++ }),
+    );
+    const texts = Array.from({ length: 6 }, () => chat(s.url, 'text', { maxTokens: 1800, ignoreEos: true, timeoutMs: 60_000 }));
+    await until(() => flowing >= 2, 'streams to be generating', 30_000);
+
+    let sawNotReady = false;
+    process.kill(engineOf(s.proc.pid!).pid, 'SIGKILL');
+    const poll = (async () => {
+      for (let i = 0; i < 200 && !sawNotReady; i++) {
+        const status = await fetch(`${s.url}/v1/health/ready`).then((r) => r.status, () => 0);
+        if (status === 503) sawNotReady = true;
+        else if (status === 0) return; // the launcher has exited: too late to look
+        else await new Promise((r) => setTimeout(r, 10));
+      }
+    })();
+
+    const streamOutcomes = await Promise.all(streams);
+    const textOutcomes = await Promise.all(texts);
+    await poll;
+    const code = await exitWithin(s, 20_000);
+
+    // Every stream that had started ends with the error event and [DONE]; one that had not yet
+    // got its headers gets an error answer. None is cut silently, none hangs.
+    for (const o of streamOutcomes) expect(o.result, `${o.result}: ${o.detail}`).toBe('clean-error');
+    const started = streamOutcomes.filter((o) => o.status === 200);
+    expect(started.length).toBeGreaterThanOrEqual(2);
+    for (const o of started) expect(JSON.parse(o.detail).error.code).toBe('engine_unavailable');
+    for (const o of textOutcomes) expect(o.result, `${o.result}: ${o.detail}`).toBe('clean-error');
+    expect(sawNotReady).toBe(true);
+    expect(code).not.toBe(0);
+    expect(s.output()).toMatch(/engine exited unexpectedly/);
+  }, 120_000);
+});
