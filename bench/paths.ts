@@ -4,15 +4,16 @@
 //   portico — `node dist/launcher/main.js serve` with NIM_ENGINE_URL (spawns no engine)
 //   portkey — Portkey's gateway from npm, provider openai, custom host = the upstream
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { userInfo } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { BENCH_MODEL } from './fake-upstream.js';
 import { freePort, httpStatus, startChild, waitUntil, type Child } from './proc.js';
 
-export type PathName = 'direct' | 'nginx' | 'portico' | 'portkey';
-export const PATH_LABELS: Record<PathName, string> = { direct: 'direct', nginx: 'nginx', portico: 'portico', portkey: 'Portkey' };
+/** `candidate`: a second portico build (BENCH_CANDIDATE_DIST=/path/to/dist), measured interleaved with the first. */
+export type PathName = 'direct' | 'nginx' | 'portico' | 'candidate' | 'portkey';
+export const PATH_LABELS: Record<PathName, string> = { direct: 'direct', nginx: 'nginx', portico: 'portico', candidate: 'portico′', portkey: 'Portkey' };
 
 export interface BenchPath {
   name: PathName;
@@ -102,7 +103,7 @@ http {
 `;
 }
 
-export async function startPortico(upstreamPort: number): Promise<BenchPath> {
+export async function startPortico(upstreamPort: number, as: 'portico' | 'candidate' = 'portico'): Promise<BenchPath> {
   const port = await freePort();
   const env = {
     ...process.env,
@@ -114,10 +115,12 @@ export async function startPortico(upstreamPort: number): Promise<BenchPath> {
     // The 2,000-stream figure needs 2,000 admitted at once (the default admits 256).
     NIM_MAX_CONCURRENT_REQUESTS: '4096',
   };
-  const child = startChild('portico', process.execPath, [...nodeFlags('portico'), join(ROOT, 'dist/launcher/main.js'), 'serve'], { env });
+  // BENCH_PORTICO_DIST: measure another build as `portico`; BENCH_CANDIDATE_DIST: add one beside it.
+  const dist = (as === 'candidate' ? process.env.BENCH_CANDIDATE_DIST : process.env.BENCH_PORTICO_DIST) ?? join(ROOT, 'dist');
+  const child = startChild(as, process.execPath, [...nodeFlags(as), join(dist, 'launcher/main.js'), 'serve'], { env });
   const origin = `http://127.0.0.1:${port}`;
-  await waitUntil('portico to be ready (/v1/health/ready)', async () => (await httpStatus(`${origin}/v1/health/ready`)) === 200, 30_000, child);
-  return { name: 'portico', origin, headers: {}, pid: child.pid, child, stop: () => child.stop() };
+  await waitUntil(`${as} to be ready (/v1/health/ready)`, async () => (await httpStatus(`${origin}/v1/health/ready`)) === 200, 30_000, child);
+  return { name: as, origin, headers: {}, pid: child.pid, child, stop: () => child.stop() };
 }
 
 export async function startPortkey(entry: string, cwd: string, upstreamPort: number): Promise<BenchPath> {
@@ -147,11 +150,14 @@ export async function startPortkey(entry: string, cwd: string, upstreamPort: num
   return { name: 'portkey', origin, headers, pid: child.pid, child, stop: () => child.stop() };
 }
 
-/** `--cpu-prof` for the gateway named in BENCH_CPU_PROF (profiles land in bench/results/profiles). */
+/** Where BENCH_CPU_PROF profiles land (outside the repository: they are large). */
+export const PROFILE_DIR = join(tmpdir(), 'portico-bench-profiles');
+
+/** `--cpu-prof` for the gateway named in BENCH_CPU_PROF (portico or portkey). */
 function nodeFlags(name: string): string[] {
   const want = process.env.BENCH_CPU_PROF;
   if (want !== name) return [];
-  const dir = join(ROOT, 'bench', 'results', 'profiles');
+  const dir = PROFILE_DIR;
   mkdirSync(dir, { recursive: true });
   return ['--cpu-prof', `--cpu-prof-dir=${dir}`, `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`];
 }

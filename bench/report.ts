@@ -80,6 +80,7 @@ const COLORS: Record<string, string> = {
   direct: '#8a8f98',
   nginx: '#3c9a5f',
   portico: '#2563eb',
+  candidate: '#7c3aed',
   portkey: '#e07b24',
   baseline: '#8a8f98',
   normalize: '#2563eb',
@@ -89,7 +90,7 @@ const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replac
 
 export function svgChart(title: string, subtitle: string, panels: Panel[]): string {
   const W = 460;
-  const H = 40 + 26 * 4 + 28;
+  const H = 40 + 26 * Math.max(4, ...panels.map((p) => p.bars.length)) + 28;
   const cols = 2;
   const rows = Math.ceil(panels.length / cols);
   const width = cols * W + 20;

@@ -48,8 +48,9 @@ const { values: flags } = parseArgs({
 if (flags.help) {
   process.stdout.write(`usage: npm run bench [-- --quick] [--rounds N] [--paths direct,nginx,portico,portkey]
                  [--phases latency,throughput,streams,hold,image] [--out DIR]
-  --quick   about a minute: shorter phases, one round of the 2,000-stream figure (writes quick.*)
-  BENCH_CPU_PROF=portico|portkey  run that gateway under --cpu-prof (bench/results/profiles/)
+  --quick   about a minute and a half: shorter phases, one round of the 2,000-stream figure (writes quick.*)
+  BENCH_CANDIDATE_DIST=/other/dist  also measure that build of portico (column portico′), interleaved
+  BENCH_CPU_PROF=portico|portkey  run that gateway under --cpu-prof (profiles in $TMPDIR/portico-bench-profiles)
 `);
   process.exit(0);
 }
@@ -115,6 +116,7 @@ async function main(): Promise<number> {
     if (wantedPaths.has('direct')) paths.push(direct(upPort, up.pid));
     if (wantedPaths.has('nginx') && tools.nginx) paths.push(await startNginx(tools.nginx, work, upPort, maxFiles));
     if (wantedPaths.has('portico')) paths.push(await startPortico(upPort));
+    if (process.env.BENCH_CANDIDATE_DIST) paths.push(await startPortico(upPort, 'candidate'));
     if (wantedPaths.has('portkey') && tools.portkey) paths.push(await startPortkey(tools.portkey, tools.portkeyDir, upPort));
     for (const p of paths) if (p.child) children.push(p.child);
     await pace(CFG.streamIntervalMs);
@@ -458,7 +460,7 @@ function markdown(c: Collected, f: Fig, im: ImageFig, targets: Target[], machine
   return L.join('');
 }
 
-function chart(c: Collected, f: Fig, im: ImageFig, machine: { cpus: number; cpu?: string }): string {
+function chart(c: Collected, f: Fig, im: ImageFig, machine: { cpus: number; cpu?: string; loadavgStart: number[] }): string {
   const gw = c.paths.filter((p) => p !== 'direct');
   const bars = (s: Partial<Record<PathName, Stat>>, ps: PathName[] = gw) => ps.map((p) => ({ label: PATH_LABELS[p], path: p, stat: s[p] }));
   const pos = (s: Partial<Record<PathName, Stat>>) =>
@@ -493,7 +495,7 @@ function chart(c: Collected, f: Fig, im: ImageFig, machine: { cpus: number; cpu?
   ];
   return svgChart(
     `portico vs nginx vs Portkey — gateway overhead${quick ? ' (quick run)' : ''}`,
-    `${machine.cpus} × ${machine.cpu ?? 'CPU'}; same fake OpenAI upstream; bars: median of ${CFG.rounds} interleaved rounds, whiskers min–max; added = path − direct in the same round (≤ 0.1 drawn at 0.1)`,
+    `${machine.cpus} × ${machine.cpu ?? 'CPU'}, load avg ${machine.loadavgStart[0]}; one fake OpenAI upstream; bars: median of ${CFG.rounds} interleaved rounds, whiskers min–max; added = path − direct in the same round (≤ 0.1 drawn at 0.1)`,
     panels,
   );
 }

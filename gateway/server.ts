@@ -42,8 +42,8 @@ export interface RunningServer {
   port: number;
   /** Replace the TLS key/certificates of a running HTTPS server (SIGHUP). */
   setSecureContext?: (opts: HttpsServerOptions) => void;
-  /** Stop accepting, wait for in-flight requests up to `graceMs`, then cut the rest. */
-  close(graceMs: number): Promise<void>;
+  /** Stop accepting, wait for in-flight requests up to `graceMs`, call `onDeadline`, then cut the rest. */
+  close(graceMs: number, onDeadline?: () => void): Promise<void>;
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -95,15 +95,20 @@ export async function listen(app: Hono<any>, opts: ListenOptions): Promise<Runni
     server,
     port,
     setSecureContext: opts.tls ? (o) => (server as unknown as TlsServer).setSecureContext(o) : undefined,
-    close: (graceMs) =>
+    close: (graceMs, onDeadline) =>
       new Promise<void>((resolve) => {
-        const timer = setTimeout(() => server.closeAllConnections(), graceMs);
-        timer.unref();
+        // At the deadline, first let the caller end what is still running with a clean error
+        // (streams get an error event and [DONE]), then cut whatever has not finished a moment later.
+        const deadline = setTimeout(() => {
+          onDeadline?.();
+          setTimeout(() => server.closeAllConnections(), 1000).unref();
+        }, graceMs);
+        deadline.unref();
         // Drain: once no request is in flight, every remaining connection is an idle keep-alive
         // one (whatever state Node's own idle tracking gives it), so drop them all.
         const sweep = setInterval(() => inFlight === 0 && server.closeAllConnections(), 50);
         server.close(() => {
-          clearTimeout(timer);
+          clearTimeout(deadline);
           clearInterval(sweep);
           resolve();
         });

@@ -16,6 +16,8 @@ export type UpstreamResponse = Dispatcher.ResponseData;
 export class Upstream {
   readonly origin: string;
   private readonly pool: Pool;
+  /** Aborted at the shutdown deadline: every engine request still open ends with its reason. */
+  private readonly stopping = new AbortController();
 
   constructor(baseUrl: string, opts: { connections?: number } = {}) {
     const url = new URL(baseUrl);
@@ -38,7 +40,7 @@ export class Upstream {
         path: req.path,
         headers: req.headers,
         body: req.body,
-        signal: req.signal,
+        signal: req.signal ? AbortSignal.any([req.signal, this.stopping.signal]) : this.stopping.signal,
       });
     } catch (err) {
       throw transportError(err);
@@ -49,6 +51,11 @@ export class Upstream {
   async getText(path: string, timeoutMs: number): Promise<{ status: number; text: string }> {
     const res = await this.request({ method: 'GET', path, signal: AbortSignal.timeout(timeoutMs) });
     return { status: res.statusCode, text: await res.body.text() };
+  }
+
+  /** End every open engine request (and the streams relaying them) with `reason`. */
+  abortAll(reason: PorticoError): void {
+    this.stopping.abort(reason);
   }
 
   close(): Promise<void> {

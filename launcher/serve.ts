@@ -9,11 +9,13 @@ import type { EngineDialect, ServedModel } from './engines/types.js';
 import { createApp, type Readiness } from '../gateway/app.js';
 import { listen, type RunningServer } from '../gateway/server.js';
 import { Upstream } from '../gateway/upstream.js';
+import { PorticoError } from '../gateway/errors.js';
 import { KeyStore } from '../gateway/auth.js';
 import { tlsContextOptions, tlsServerOptions } from '../gateway/tls.js';
 import { Metrics, engineMetricsPath } from '../gateway/metrics.js';
 import { buildManagementInfo, porticoRelease } from './model-info.js';
 import { startGpuPoller } from './gpu-metrics.js';
+import { createMediaNormalizer } from '../gateway/media/normalize.js';
 
 const NOT_READY_WINDOW_MS = 1000;
 
@@ -51,7 +53,9 @@ export async function serve(settings: Settings, log: Logger, env: NodeJS.Process
   const release = porticoRelease();
   const metrics = new Metrics({ release, processMetrics: true, engineMetricsPath: engineMetricsPath(plan?.engine.kind) });
   const management = buildManagementInfo({ settings, plan, model, release });
-  const { app } = createApp({ settings, model, upstream, engine: engineInfo, readiness, keys, metrics, log, management });
+  // Image URLs are fetched here, safely, and handed to the engine as data: URIs (issue C).
+  const media = createMediaNormalizer(settings.media, { metrics: metrics.media });
+  const { app } = createApp({ settings, model, upstream, engine: engineInfo, readiness, keys, metrics, log, management, media });
   const server = await listen(app, { port: settings.port, host: settings.host, tls, limits: settings });
   // SIGHUP re-reads the API keys file and the TLS key and certificates.
   const onHup = () => {
@@ -91,12 +95,14 @@ export async function serve(settings: Settings, log: Logger, env: NodeJS.Process
     void gpuPoller.then((p) => p?.stop());
     keys.close();
     log.info(`shutting down (${reason}): draining in-flight requests for up to ${settings.shutdownTimeoutS} s`);
-    await server.close(settings.shutdownTimeoutS * 1000);
+    await server.close(settings.shutdownTimeoutS * 1000, () =>
+      upstream.abortAll(new PorticoError('engine_unavailable', 'the server is shutting down (NIM_SHUTDOWN_TIMEOUT reached)')),
+    );
     if (engine) {
       const engineCode = await engine.stop(10_000);
       log.info(`engine stopped (exit ${engineCode})`);
     }
-    await upstream.close();
+    await Promise.all([upstream.close(), media.close()]);
     resolveDone(code);
     return code;
   };

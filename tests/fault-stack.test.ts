@@ -1,6 +1,6 @@
 // Faults on the real stack under load, loopback only, bounded in count and time:
 //   SIGTERM during load — every in-flight request finishes (or, at the drain deadline, should get a
-//     clean error: a known gap, see the it.fails below), none hangs, and the launcher exits 0
+//     clean error), none hangs, and the launcher exits 0
 //     within the drain timeout;
 //   the engine SIGKILLed mid-stream — every open stream ends with an error event and [DONE],
 //     readiness turns 503, the launcher exits non-zero.
@@ -53,11 +53,9 @@ describe('faults under load', () => {
     expect(elapsed, 'exit once drained, well before the drain timeout').toBeLessThan(drainS * 1000);
   }, 120_000);
 
-  // KNOWN GAP (bench/NOTES.md, "Shutdown at the drain deadline"): at NIM_SHUTDOWN_TIMEOUT the server
-  // closes every connection, so a stream still running is cut without an error event and a JSON
-  // request still waiting gets no answer at all. `it.fails` keeps the suite green and turns red the
-  // day it is fixed: then make it a plain `it`.
-  it.fails('SIGTERM: requests still running at the drain deadline end with a clean error (error event + [DONE], or an error envelope)', async () => {
+  // At NIM_SHUTDOWN_TIMEOUT the gateway aborts every engine request still open (gateway/upstream.ts
+  // abortAll): streams end with an error event and [DONE], JSON requests get a 503 envelope.
+  it('SIGTERM: requests still running at the drain deadline end with a clean error (error event + [DONE], or an error envelope)', async () => {
     const drainS = 3;
     const s = (stack = await startStack({ NIM_SHUTDOWN_TIMEOUT: String(drainS), NIM_LOG_LEVEL: 'WARNING' }));
     let started = 0;

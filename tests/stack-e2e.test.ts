@@ -3,6 +3,7 @@
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { png, dataUri } from '../gateway/media/test-images.js';
+import { startServer } from '../gateway/media/test-server.js';
 import { TINY_IMAGE_PROMPT_TOKEN_DELTA } from '../scripts/tiny-model.js';
 import { DEMO_MODEL_NAME } from '../launcher/plan.js';
 import { startStack, type Stack } from './helpers/stack.js';
@@ -12,7 +13,8 @@ let client: OpenAI;
 const MODEL = DEMO_MODEL_NAME;
 
 beforeAll(async () => {
-  stack = await startStack({ NIM_MAX_REQUEST_BYTES: String(256 * 1024) });
+  // Private networks allowed: the image server below lives on 127.0.0.1 (the default refuses it).
+  stack = await startStack({ NIM_MAX_REQUEST_BYTES: String(256 * 1024), NIM_MEDIA_ALLOW_PRIVATE_NETWORKS: '1' });
   client = new OpenAI({ baseURL: `${stack.url}/v1`, apiKey: 'unused', maxRetries: 0 });
 });
 afterAll(async () => {
@@ -124,6 +126,26 @@ describe('openai SDK', () => {
       });
     const [without, withImg] = [await ask(false), await ask(true)];
     expect(withImg.usage!.prompt_tokens - without.usage!.prompt_tokens).toBe(TINY_IMAGE_PROMPT_TOKEN_DELTA);
+  });
+
+  it('an image URL is fetched by the gateway: same prompt tokens as the same bytes as a data URI', async () => {
+    const bytes = png(32, 32, [10, 120, 200]);
+    const images = await startServer((_req, res) => void res.writeHead(200, { 'content-type': 'image/png' }).end(bytes));
+    try {
+      const ask = (url: string) =>
+        client.chat.completions.create({
+          model: MODEL,
+          max_tokens: 1,
+          messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url } }, { type: 'text', text: 'What is this?' }] }],
+        });
+      const viaUrl = await ask(`${images.origin}/cat.png`);
+      const viaData = await ask(dataUri('image/png', bytes));
+      expect(viaUrl.usage!.prompt_tokens).toBe(viaData.usage!.prompt_tokens);
+      await ask(`${images.origin}/cat.png`);
+      expect(images.requests).toHaveLength(1); // the second request was a cache hit
+    } finally {
+      await images.close();
+    }
   });
 
   it('completions endpoint', async () => {
