@@ -76,10 +76,10 @@ RUN ln -s /opt/portico/dist/launcher/main.js /usr/local/bin/portico \
  && mkdir -p /opt/nim/.cache \
  && chown -R 1000:0 /opt/nim \
  && chmod -R g=u /opt/nim
+# NIM_LLAMA_SERVER_PATH: the launcher runs this llama-server as is (a fresh cache volume needs no build).
 ENV NIM_CACHE_PATH=/opt/nim/.cache \
     HOME=/opt/nim \
-    PORTICO_HOME=/opt/portico \
-    PORTICO_LLAMA_SERVER=/opt/portico/engine/llama-server
+    NIM_LLAMA_SERVER_PATH=/opt/portico/engine/llama-server
 USER 1000:1000
 WORKDIR /opt/nim
 EXPOSE 8000
@@ -108,7 +108,6 @@ RUN ln -s /opt/portico/dist/launcher/main.js /usr/local/bin/portico \
 ENV NIM_CACHE_PATH=/opt/nim/.cache \
     HOME=/opt/nim \
     HF_HOME=/opt/nim/.cache/huggingface \
-    PORTICO_HOME=/opt/portico \
     VLLM_NO_USAGE_STATS=1 \
     DO_NOT_TRACK=1
 USER 1000:1000

@@ -127,6 +127,28 @@ describe('error envelope', () => {
   });
 });
 
+describe('client gone', () => {
+  it('a client that disconnects during image normalization is recorded as 499, not a 500', async () => {
+    const ac = new AbortController();
+    const media = {
+      normalize: (_b: Record<string, unknown>, signal?: AbortSignal) =>
+        new Promise<boolean>((_ok, fail) => {
+          signal!.addEventListener('abort', () => fail(signal!.reason));
+          ac.abort();
+        }),
+    };
+    const res = await app({ media }).request('/v1/chat/completions', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(chat),
+      signal: ac.signal,
+    });
+    expect(res.status).toBe(499);
+    expect((await res.json()).error.code).toBe('client_closed');
+    expect(engine.received.filter((r) => r.url === '/v1/chat/completions')).toHaveLength(0);
+  });
+});
+
 describe('inference passthrough', () => {
   it('forwards the client bytes unchanged, with unknown fields, and returns the JSON', async () => {
     engine.on('/v1/chat/completions', (_q, res) => void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(completion('yo'))));

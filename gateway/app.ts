@@ -240,7 +240,9 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
 }
 
 export function errorResponse(c: Context, err: unknown): Response {
-  const e = toPorticoError(err);
+  // A client that went away mid-request is not a server failure, whatever was interrupted
+  // (image fetch, engine call): record it as nginx's 499, nobody reads the answer.
+  const e = c.req.raw.signal.aborted && !(err instanceof PorticoError) ? new PorticoError('client_closed', '', { cause: err }) : toPorticoError(err);
   reportError(e, 'response');
   for (const [k, v] of Object.entries(e.headers)) c.header(k, v);
   return c.json(e.toJSON(), e.status as 400);

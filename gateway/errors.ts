@@ -43,6 +43,7 @@ export const ERRORS = {
   headers_too_large: { status: 431, type: 'invalid_request_error', message: '%s' },
   too_many_requests: { status: 429, type: 'rate_limit_error', message: '%s' },
   rate_limit_exceeded: { status: 429, type: 'rate_limit_error', message: '%s' },
+  client_closed: { status: 499, type: 'invalid_request_error', message: 'The client closed the request before the answer was ready' },
   internal_error: { status: 500, type: 'server_error', message: 'Internal error: %s' },
   not_implemented: { status: 501, type: 'server_error', message: '%s' },
   engine_error: { status: 502, type: 'engine_error', message: 'The inference engine failed: %s' },

@@ -44,6 +44,7 @@ const ENV = {
   NIM_ENGINE_URL: z.url({ protocol: /^https?$/ }).optional(),
   NIM_ENGINE_START_TIMEOUT: int(1).default(3600),
   NIM_ENGINE_THREADS: int(1, 1024).optional(),
+  NIM_LLAMA_SERVER_PATH: z.string().optional(),
   NIM_SHUTDOWN_TIMEOUT: int(0, 3600).default(30),
   NIM_LOG_LEVEL: logLevel.default('INFO'),
   NIM_JSONL_LOGGING: bool.default(false),
@@ -84,6 +85,12 @@ const ENV = {
   NIM_STREAM_IDLE_TIMEOUT_MS: int(0).default(300_000),
   NIM_MAX_HEADER_BYTES: int(1024, 1024 * 1024).default(16_384),
   NIM_MAX_HEADERS: int(1, 10_000).default(100),
+  // Multi-node (`portico serve --ray-head | --ray-worker`, launcher/ray.ts).
+  NIM_NUM_COMPUTE_NODES: int(1, 4096).optional(),
+  LWS_GROUP_SIZE: int(1, 4096).optional(),
+  NIM_GPUS_PER_NODE: int(1, 1024).optional(),
+  NIM_RAY_PORT: int(1, 65535).default(6379),
+  NIM_CLUSTER_START_TIMEOUT: int(1, 86_400).default(600),
 } as const;
 
 const schema = z.object(ENV);
@@ -115,6 +122,8 @@ export interface Settings {
   engineUrl: string | undefined;
   engineStartTimeoutS: number;
   engineThreads: number | undefined;
+  /** A prebuilt llama-server (NIM_LLAMA_SERVER_PATH; the CPU image ships one): used as is, never built. */
+  llamaServerPath: string | undefined;
   shutdownTimeoutS: number;
   logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
   jsonlLogging: boolean;
@@ -160,6 +169,17 @@ export interface Settings {
   streamIdleTimeoutMs: number;
   maxHeaderBytes: number;
   maxHeaders: number;
+  /** Multi-node serving over Ray (launcher/ray.ts). */
+  ray: {
+    /** Nodes in the group, leader included: NIM_NUM_COMPUTE_NODES, else LWS_GROUP_SIZE (set by LeaderWorkerSet), else 1. */
+    nodes: number;
+    /** GPUs each node gives Ray (NIM_GPUS_PER_NODE); undefined: count this node's GPUs. */
+    gpusPerNode: number | undefined;
+    /** The head's GCS port (NIM_RAY_PORT, default 6379, Ray's own default). */
+    port: number;
+    /** Seconds to wait for every node to join (NIM_CLUSTER_START_TIMEOUT, default 600). */
+    startTimeoutS: number;
+  };
 }
 
 const LOG_LEVELS = {
@@ -211,6 +231,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     engineUrl: r.NIM_ENGINE_URL?.replace(/\/+$/, ''),
     engineStartTimeoutS: r.NIM_ENGINE_START_TIMEOUT,
     engineThreads: r.NIM_ENGINE_THREADS,
+    llamaServerPath: r.NIM_LLAMA_SERVER_PATH,
     shutdownTimeoutS: r.NIM_SHUTDOWN_TIMEOUT,
     logLevel: LOG_LEVELS[r.NIM_LOG_LEVEL],
     jsonlLogging: r.NIM_JSONL_LOGGING,
@@ -252,6 +273,12 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     streamIdleTimeoutMs: r.NIM_STREAM_IDLE_TIMEOUT_MS,
     maxHeaderBytes: r.NIM_MAX_HEADER_BYTES,
     maxHeaders: r.NIM_MAX_HEADERS,
+    ray: {
+      nodes: r.NIM_NUM_COMPUTE_NODES ?? r.LWS_GROUP_SIZE ?? 1,
+      gpusPerNode: r.NIM_GPUS_PER_NODE,
+      port: r.NIM_RAY_PORT,
+      startTimeoutS: r.NIM_CLUSTER_START_TIMEOUT,
+    },
   };
   if (settings.ssl.mode !== 'DISABLED' && (!settings.ssl.keyPath || !settings.ssl.certsPath)) {
     throw new ConfigError(`NIM_SSL_MODE=${settings.ssl.mode}: needs NIM_SSL_KEY_PATH and NIM_SSL_CERTS_PATH`);

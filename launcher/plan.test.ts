@@ -21,7 +21,7 @@ import { renderProfilesJson, renderProfilesTable } from './profiles-table.js';
 import { selectProfile, type SystemInfo } from './select.js';
 import { llamaServerPath } from '../scripts/build-engine.js';
 import { loadGpuCatalog, parseNvidiaSmiCsv } from './gpus.js';
-import { gpuCatalogFile } from './manifest.js';
+import { gpuCatalogFile, repoRoot } from './manifest.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'portico-plan-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -132,18 +132,30 @@ describe('probeEngines', () => {
   });
 });
 
-describe('container layout (PORTICO_LLAMA_SERVER, PORTICO_HOME)', () => {
-  it('a prebuilt llama-server is used as is, never built', async () => {
+describe('container layout (NIM_LLAMA_SERVER_PATH, the package root)', () => {
+  it('NIM_LLAMA_SERVER_PATH: a prebuilt llama-server is used as is, never built', async () => {
     const bin = fakeBin(undefined, ['llama-server']);
-    const env: NodeJS.ProcessEnv = { PATH: bin, NIM_CACHE_PATH: CACHE, PORTICO_LLAMA_SERVER: join(bin, 'llama-server') };
+    const env: NodeJS.ProcessEnv = { PATH: bin, NIM_CACHE_PATH: CACHE, NIM_LLAMA_SERVER_PATH: join(bin, 'llama-server') };
+    expect(settingsOf(env).llamaServerPath).toBe(join(bin, 'llama-server'));
     expect(probeEngines(settingsOf(env), env).llamacpp).toEqual({ available: true, detail: join(bin, 'llama-server') });
     const plan = await planLaunch(settingsOf(env), ctx(env));
     expect(plan.engine.command).toBe(join(bin, 'llama-server'));
-    const missing = { ...env, PORTICO_LLAMA_SERVER: '/nonexistent/llama-server' };
-    expect(probeEngines(settingsOf(missing), missing).llamacpp).toEqual({ available: false, detail: 'PORTICO_LLAMA_SERVER=/nonexistent/llama-server: no such file' });
   });
 
-  it('PORTICO_HOME points at the manifests and GPU catalog', async () => {
+  it('NIM_LLAMA_SERVER_PATH naming a missing file: llama.cpp is reported unavailable, naming the setting', () => {
+    const env: NodeJS.ProcessEnv = { PATH: fakeBin(undefined), NIM_CACHE_PATH: CACHE, NIM_LLAMA_SERVER_PATH: '/nonexistent/llama-server' };
+    expect(probeEngines(settingsOf(env), env).llamacpp).toEqual({ available: false, detail: 'NIM_LLAMA_SERVER_PATH=/nonexistent/llama-server: no such file' });
+  });
+
+  it('the package root is found from the module in the image layout too (/opt/portico/dist/launcher)', () => {
+    const image = join(tmp, 'opt', 'portico');
+    mkdirSync(join(image, 'manifests'), { recursive: true });
+    mkdirSync(join(image, 'dist', 'launcher'), { recursive: true });
+    writeFileSync(join(image, 'package.json'), '{}');
+    expect(repoRoot(join(image, 'dist', 'launcher', 'manifest.js'))).toBe(image);
+  });
+
+  it('ctx.root points at the manifests and GPU catalog', async () => {
     const home = join(tmp, 'home');
     mkdirSync(join(home, 'manifests'), { recursive: true });
     mkdirSync(join(home, 'profiles'), { recursive: true });
@@ -152,9 +164,11 @@ describe('container layout (PORTICO_LLAMA_SERVER, PORTICO_HOME)', () => {
       join(home, 'manifests', 'portico-tiny-vlm.yaml'),
       'version: 1\nmodel: {id: home/demo, source: portico://tiny-vlm, max_model_len: 512, license: {name: MIT, text: t}, parameters: 1}\nprofiles: [{llm_engine: llamacpp, precision: gguf, profile: latency}]\n',
     );
-    const env = envWith(fakeBin(undefined), { PORTICO_HOME: home });
-    const l = await listProfiles(settingsOf(env), { env });
+    const env = envWith(fakeBin(undefined));
+    const l = await listProfiles(settingsOf(env), { env, root: home });
     expect(l.manifest.model).toBe('home/demo');
+    const plan = await planLaunch(settingsOf(env), { ...ctx(env), root: home });
+    expect(plan.profile.model).toBe('home/demo');
   });
 });
 

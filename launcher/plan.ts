@@ -133,18 +133,18 @@ export function findMmproj(model: string): string | undefined {
 
 /**
  * Is each engine installed? vLLM and TensorRT-LLM: their CLI on PATH. llama.cpp: a prebuilt
- * binary named by PORTICO_LLAMA_SERVER (the container image), else the cached build, else
- * buildable (cmake, git and npm present).
+ * binary named by NIM_LLAMA_SERVER_PATH (the CPU container image sets it), else the cached build,
+ * else buildable (cmake, git and npm present).
  */
 export function probeEngines(settings: Settings, env: NodeJS.ProcessEnv): EngineAvailability {
   const found = (cmd: string) => {
     const p = which(cmd, env);
     return p ? { available: true, detail: p } : { available: false, detail: `\`${cmd}\` not found on PATH` };
   };
-  const prebuilt = env.PORTICO_LLAMA_SERVER;
+  const prebuilt = settings.llamaServerPath;
   const server = llamaServerPath(settings.cachePath);
   let llamacpp;
-  if (prebuilt) llamacpp = existsSync(prebuilt) ? { available: true, detail: prebuilt } : { available: false, detail: `PORTICO_LLAMA_SERVER=${prebuilt}: no such file` };
+  if (prebuilt) llamacpp = existsSync(prebuilt) ? { available: true, detail: prebuilt } : { available: false, detail: `NIM_LLAMA_SERVER_PATH=${prebuilt}: no such file` };
   else if (existsSync(server)) llamacpp = { available: true, detail: server };
   else {
     const missing = ['cmake', 'git', 'npm'].filter((c) => !which(c, env));
@@ -280,27 +280,23 @@ export function findLoraAdapters(peftSource: string | undefined): { name: string
 // ---------------------------------------------------------------------------------------------
 // the two entry points
 
-/** PORTICO_HOME (the container image sets it): where manifests/ and profiles/ live. */
-function homeOf(env: NodeJS.ProcessEnv): string | undefined {
-  const home = env.PORTICO_HOME;
-  return home && existsSync(join(home, 'manifests')) ? home : undefined;
-}
+// `root` (tests): a directory holding manifests/ and profiles/ to use instead of the package's own
+// (repoRoot() in manifest.ts: the nearest ancestor of the module with package.json and manifests/,
+// the checkout or /opt/portico in the container image).
 
 /** Everything `list-model-profiles` shows. Throws only for bad manifests or settings. */
 export async function listProfiles(settings: Settings, ctx: { env?: NodeJS.ProcessEnv | undefined; root?: string | undefined } = {}): Promise<ProfileListing> {
   const env = ctx.env ?? process.env;
-  const root = ctx.root ?? homeOf(env);
-  const { manifest } = resolveManifest(settings, root);
-  const system = await probeSystem(settings, env, root);
+  const { manifest } = resolveManifest(settings, ctx.root);
+  const system = await probeSystem(settings, env, ctx.root);
   return listProfileGroups(manifest, system, selectOptions(settings));
 }
 
 export async function planLaunch(settings: Settings, ctx: PlanContext & { root?: string | undefined }): Promise<LaunchPlan> {
   const env = ctx.env ?? process.env;
-  const root = ctx.root ?? homeOf(env);
-  const resolved = resolveManifest(settings, root);
+  const resolved = resolveManifest(settings, ctx.root);
   const { manifest } = resolved;
-  const system = await probeSystem(settings, env, root);
+  const system = await probeSystem(settings, env, ctx.root);
   const opts = selectOptions(settings);
   const selection = selectProfile(manifest, system, opts);
   const chosen = selection.chosen;
@@ -333,7 +329,7 @@ export async function planLaunch(settings: Settings, ctx: PlanContext & { root?:
   let command: string;
   switch (profile.tags.llm_engine) {
     case 'llamacpp':
-      command = env.PORTICO_LLAMA_SERVER || (ctx.dryRun ? llamaServerPath(settings.cachePath) : await ensureLlamaServer(settings.cachePath, ctx.log));
+      command = settings.llamaServerPath || (ctx.dryRun ? llamaServerPath(settings.cachePath) : await ensureLlamaServer(settings.cachePath, ctx.log));
       break;
     case 'vllm':
       command = which('vllm', env) ?? 'vllm';

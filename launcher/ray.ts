@@ -8,12 +8,11 @@
 //   portico serve --ray-worker ADDRESS  ray start --address ADDRESS:6379 --block (in the foreground
 //                                       until Ray stops; vLLM's workers run inside it)
 //
-// The pure parts (settings, argv, `ray status` parsing) are separate from the I/O (runRayHead,
+// The pure parts (argv, `ray status` parsing) are separate from the I/O (runRayHead,
 // runRayWorker) so `--dry-run` can print the exact commands.
 import { execa, type ResultPromise } from 'execa';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
-import { z } from 'zod';
 import { ConfigError, type Settings } from './config.js';
 import type { EngineCommand, ServedModel } from './engines/types.js';
 import { vllmCommand } from './engines/vllm.js';
@@ -26,53 +25,8 @@ import { spawnEngine, type EngineProcess } from './supervise.js';
 
 export type RayRole = { role: 'head' } | { role: 'worker'; address: string };
 
-export interface RaySettings {
-  /** Nodes in the group, leader included: NIM_NUM_COMPUTE_NODES, else LWS_GROUP_SIZE (set by LeaderWorkerSet). */
-  nodes: number;
-  /** GPUs each node gives Ray (NIM_GPUS_PER_NODE); undefined: count this node's GPUs. */
-  gpusPerNode: number | undefined;
-  /** The head's GCS port (NIM_RAY_PORT, default 6379, Ray's own default). */
-  port: number;
-  /** Seconds to wait for every node to join (NIM_CLUSTER_START_TIMEOUT, default 600). */
-  startTimeoutS: number;
-}
-
-const whole = (min: number, max: number) =>
-  z
-    .string()
-    .regex(/^\s*\d+\s*$/, `expected a whole number from ${min} to ${max}`)
-    .transform(Number)
-    .pipe(z.number().int().min(min).max(max));
-
-const RAY_ENV = {
-  NIM_NUM_COMPUTE_NODES: whole(1, 4096).optional(),
-  LWS_GROUP_SIZE: whole(1, 4096).optional(),
-  NIM_GPUS_PER_NODE: whole(1, 1024).optional(),
-  NIM_RAY_PORT: whole(1, 65535).default(6379),
-  NIM_CLUSTER_START_TIMEOUT: whole(1, 86_400).default(600),
-} as const;
-
-/** The Ray settings (names documented in README "Deploy"). Throws ConfigError naming the variable. */
-export function loadRaySettings(env: NodeJS.ProcessEnv): RaySettings {
-  const input: Record<string, string> = {};
-  for (const key of Object.keys(RAY_ENV)) {
-    const v = env[key];
-    if (v !== undefined && v.trim() !== '') input[key] = v;
-  }
-  const parsed = z.object(RAY_ENV).safeParse(input);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const name = String(issue.path[0]);
-    throw new ConfigError(`${name}=${JSON.stringify(input[name] ?? '')}: ${issue.message}`);
-  }
-  const r = parsed.data;
-  return {
-    nodes: r.NIM_NUM_COMPUTE_NODES ?? r.LWS_GROUP_SIZE ?? 1,
-    gpusPerNode: r.NIM_GPUS_PER_NODE,
-    port: r.NIM_RAY_PORT,
-    startTimeoutS: r.NIM_CLUSTER_START_TIMEOUT,
-  };
-}
+/** The Ray settings: `settings.ray`, parsed with every other setting by loadSettings (config.ts). */
+export type RaySettings = Settings['ray'];
 
 export interface Command {
   command: string;
@@ -141,8 +95,8 @@ export interface RayHeadPlan {
  * tp × pp across the cluster. Defaults: tensor parallel within a node (the GPUs of one node), pipeline
  * parallel across nodes, as vLLM recommends; NIM_TENSOR_PARALLEL_SIZE / NIM_PIPELINE_PARALLEL_SIZE win.
  */
-export function rayParallelism(settings: Pick<Settings, 'tensorParallelSize' | 'pipelineParallelSize'>, rs: RaySettings, gpusPerNode: number): { tp: number; pp: number } {
-  return { tp: settings.tensorParallelSize ?? gpusPerNode, pp: settings.pipelineParallelSize ?? rs.nodes };
+export function rayParallelism(settings: Pick<Settings, 'tensorParallelSize' | 'pipelineParallelSize' | 'ray'>, gpusPerNode: number): { tp: number; pp: number } {
+  return { tp: settings.tensorParallelSize ?? gpusPerNode, pp: settings.pipelineParallelSize ?? settings.ray.nodes };
 }
 
 /**
@@ -152,10 +106,10 @@ export function rayParallelism(settings: Pick<Settings, 'tensorParallelSize' | '
  */
 export function planRayHead(
   settings: Settings,
-  rs: RaySettings,
   ctx: { enginePort: number; gpusPerNode: number; env: NodeJS.ProcessEnv; root?: string | undefined },
 ): RayHeadPlan {
-  const { tp, pp } = rayParallelism(settings, rs, ctx.gpusPerNode);
+  const rs = settings.ray;
+  const { tp, pp } = rayParallelism(settings, ctx.gpusPerNode);
   if (!settings.modelPath && !settings.manifestPath) {
     throw new PlanError('--ray-head: set NIM_MODEL_PATH (or NIM_MODEL_NAME) to the model to serve across the Ray cluster');
   }
@@ -280,11 +234,12 @@ async function rayStop(ray: string, env: NodeJS.ProcessEnv, log: Logger): Promis
  * that vLLM the way it fronts any engine at NIM_ENGINE_URL; this function owns vLLM's and Ray's
  * lifetimes: vLLM exiting ends serving with a non-zero code, and shutdown stops vLLM, then Ray.
  */
-export async function runRayHead(settings: Settings, rs: RaySettings, log: Logger, env: NodeJS.ProcessEnv, opts: RayOptions = {}): Promise<RayRunning> {
+export async function runRayHead(settings: Settings, log: Logger, env: NodeJS.ProcessEnv, opts: RayOptions = {}): Promise<RayRunning> {
   if (settings.engineUrl) throw new ConfigError('NIM_ENGINE_URL: not with --ray-head (the leader starts vLLM itself)');
+  const rs = settings.ray;
   const enginePort = await freePort();
   const gpusPerNode = await localGpus(rs, env);
-  let plan = planRayHead(settings, rs, { enginePort, gpusPerNode, env });
+  let plan = planRayHead(settings, { enginePort, gpusPerNode, env });
   const rlog = log.child({ component: 'ray' });
 
   log.info(`Ray head for ${rs.nodes} nodes: the gateway fronts vLLM on 127.0.0.1:${enginePort}, started once the cluster is complete`);
@@ -319,7 +274,7 @@ export async function runRayHead(settings: Settings, rs: RaySettings, log: Logge
     // Re-plan with what the cluster reports when neither the user nor nvidia-smi said how many GPUs a node has.
     if (!rs.gpusPerNode && cluster.gpus && !settings.tensorParallelSize) {
       const perNode = Math.max(1, Math.floor(cluster.gpus / cluster.nodes));
-      if (perNode !== gpusPerNode) plan = planRayHead(settings, rs, { enginePort, gpusPerNode: perNode, env });
+      if (perNode !== gpusPerNode) plan = planRayHead(settings, { enginePort, gpusPerNode: perNode, env });
     }
     const { tp, pp } = plan.ray;
     if (cluster.gpus !== undefined && tp * pp > cluster.gpus) {
@@ -407,19 +362,19 @@ export function runRayWorker(address: string, rs: RaySettings, log: Logger, env:
 
 /** `portico serve --ray-head | --ray-worker ADDRESS [--dry-run]`: returns the process exit code. */
 export async function rayMain(role: RayRole, settings: Settings, log: Logger, env: NodeJS.ProcessEnv, opts: { dryRun: boolean }): Promise<number> {
-  const rs = loadRaySettings(env);
+  const rs = settings.ray;
   if (opts.dryRun) {
     if (role.role === 'worker') {
       const start = rayStartCommand(role, rs, which('ray', env) ?? 'ray');
       process.stdout.write(`${JSON.stringify({ ray: { role: 'worker', start } }, null, 2)}\n`);
       return 0;
     }
-    const plan = planRayHead(settings, rs, { enginePort: 0, gpusPerNode: await localGpus(rs, env), env });
+    const plan = planRayHead(settings, { enginePort: 0, gpusPerNode: await localGpus(rs, env), env });
     const { command, args, env: engineEnv } = plan.engine;
     process.stdout.write(`${JSON.stringify({ profile: plan.profile, engine: { command, args, env: engineEnv }, ray: plan.ray }, null, 2)}\n`);
     return 0;
   }
-  const running = role.role === 'head' ? await runRayHead(settings, rs, log, env) : runRayWorker(role.address, rs, log, env);
+  const running = role.role === 'head' ? await runRayHead(settings, log, env) : runRayWorker(role.address, rs, log, env);
   const onSignal = (sig: NodeJS.Signals) => void running.shutdown(sig);
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);

@@ -85,22 +85,6 @@ render_nginx_conf() {
   )
 }
 
-# The CPU image ships a portable llama-server (built without -march=native). The launcher looks for
-# it in the cache under a CPU-specific name (scripts/build-engine.ts); link it there so a fresh cache
-# volume does not trigger a 4-minute build at first start.
-link_prebuilt_llama_server() {
-  local prebuilt=${PORTICO_LLAMA_SERVER:-}
-  [[ -n $prebuilt && -x $prebuilt ]] || return 0
-  local home=${PORTICO_HOME:-/opt/portico} target
-  target=$(node --input-type=module -e "
-    const { llamaServerPath } = await import('$home/dist/scripts/build-engine.js');
-    const { loadSettings } = await import('$home/dist/launcher/config.js');
-    process.stdout.write(llamaServerPath(loadSettings().cachePath));" 2>/dev/null) || return 0
-  if [[ -n $target && ! -e $target ]]; then
-    mkdir -p "$(dirname "$target")" && ln -s "$prebuilt" "$target" && log "using the prebuilt llama-server ($prebuilt)"
-  fi
-}
-
 serve_behind_nginx() {
   local prefix=${NIM_NGINX_PREFIX:-/tmp/portico-nginx}
   mkdir -p "$prefix/tmp"
@@ -155,7 +139,6 @@ main() {
     case "$arg" in --dry-run | --ray-worker | --ray-worker=* | --help | -h) direct=1 ;; esac
   done
   case "${NIM_NGINX:-1}" in 0 | false | FALSE | False | no) direct=1 ;; esac
-  link_prebuilt_llama_server
   if ((direct)); then exec "$PORTICO" "$@"; fi
   serve_behind_nginx "$@"
 }

@@ -107,6 +107,8 @@ describe('Dockerfile', () => {
       expect(body(s, 'USER').map((u) => u.args)).toEqual(['1000:1000']);
       const env = body(s, 'ENV').map((e) => e.args).join(' ');
       expect(env).toMatch(/\bNIM_CACHE_PATH=\/opt\/nim\/\.cache\b/);
+      // Settings are NIM_* names the launcher parses; the package root is found from the module itself.
+      expect(env).not.toMatch(/\bPORTICO_(HOME|LLAMA_SERVER)=/);
       expect(body(s, 'EXPOSE').map((e) => e.args)).toEqual(['8000']);
       const entry = JSON.parse(body(s, 'ENTRYPOINT')[0]!.args) as string[];
       expect(entry.at(-1)).toBe('/usr/local/bin/portico-entrypoint');
@@ -120,10 +122,10 @@ describe('Dockerfile', () => {
     });
   }
 
-  it('cpu: ships a portable llama-server and tells the entrypoint where it is', () => {
+  it('cpu: ships a portable llama-server and tells the launcher where it is', () => {
     const cpu = get('cpu');
-    expect(cpu.body.some((i) => i.keyword === 'COPY' && /--from=llama-build \/out\/llama-server /.test(i.args))).toBe(true);
-    expect(body(cpu, 'ENV').map((e) => e.args).join(' ')).toContain('PORTICO_LLAMA_SERVER=/opt/portico/engine/llama-server');
+    expect(cpu.body.some((i) => i.keyword === 'COPY' && /--from=llama-build \/out\/llama-server \/opt\/portico\/engine\/llama-server$/.test(i.args))).toBe(true);
+    expect(body(cpu, 'ENV').map((e) => e.args).join(' ')).toContain('NIM_LLAMA_SERVER_PATH=/opt/portico/engine/llama-server');
     expect(body(cpu, 'RUN').map((r) => r.args).join(' ')).toMatch(/\blibgomp1\b/); // llama-server links OpenMP
     const build = body(get('llama-build'), 'RUN').map((r) => r.args).join(' ');
     expect(build).toContain('-DGGML_NATIVE=OFF');

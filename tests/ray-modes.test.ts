@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadSettings } from '../launcher/config.js';
 import { createLogger } from '../launcher/logger.js';
 import { main } from '../launcher/main.js';
-import { headAddress, loadRaySettings, parseRayStatus, rayStartCommand, runRayHead, runRayWorker } from '../launcher/ray.js';
+import { headAddress, parseRayStatus, rayStartCommand, runRayHead, runRayWorker } from '../launcher/ray.js';
 import { freePort } from '../nginx/testing.js';
 
 // `ray status` as Ray 2.x prints it (node ids shortened).
@@ -140,11 +140,11 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('ray settings and commands (pure)', () => {
   it('takes the group size from NIM_NUM_COMPUTE_NODES, else LeaderWorkerSet’s LWS_GROUP_SIZE', () => {
-    expect(loadRaySettings({ LWS_GROUP_SIZE: '3' }).nodes).toBe(3);
-    expect(loadRaySettings({ LWS_GROUP_SIZE: '3', NIM_NUM_COMPUTE_NODES: '2' }).nodes).toBe(2);
-    expect(loadRaySettings({})).toEqual({ nodes: 1, gpusPerNode: undefined, port: 6379, startTimeoutS: 600 });
-    expect(() => loadRaySettings({ NIM_NUM_COMPUTE_NODES: 'two' })).toThrow(/^NIM_NUM_COMPUTE_NODES="two": expected a whole number/);
-    expect(() => loadRaySettings({ NIM_RAY_PORT: '70000' })).toThrow(/NIM_RAY_PORT/);
+    expect(loadSettings({ LWS_GROUP_SIZE: '3' }).ray.nodes).toBe(3);
+    expect(loadSettings({ LWS_GROUP_SIZE: '3', NIM_NUM_COMPUTE_NODES: '2' }).ray.nodes).toBe(2);
+    expect(loadSettings({}).ray).toEqual({ nodes: 1, gpusPerNode: undefined, port: 6379, startTimeoutS: 600 });
+    expect(() => loadSettings({ NIM_NUM_COMPUTE_NODES: 'two' })).toThrow(/^NIM_NUM_COMPUTE_NODES="two": expected a whole number/);
+    expect(() => loadSettings({ NIM_RAY_PORT: '70000' })).toThrow(/NIM_RAY_PORT/);
   });
 
   it('normalizes the head address a worker joins', () => {
@@ -232,7 +232,7 @@ describe('portico serve --ray-head / --ray-worker --dry-run', () => {
     expect(noAddr.code).toBe(2);
     const bad = await cli(['serve', '--ray-head', '--dry-run'], baseEnv({ ...model, NIM_CLUSTER_START_TIMEOUT: 'soon' }));
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toMatch(/^portico: NIM_CLUSTER_START_TIMEOUT="soon": expected a whole number/);
+    expect(bad.stderr).toMatch(/^portico: invalid setting NIM_CLUSTER_START_TIMEOUT="soon": expected a whole number/);
   });
 });
 
@@ -256,9 +256,9 @@ describe('the start path against the simulation', () => {
     rmSync(`${record}.status-calls`, { force: true });
     const port = await freePort();
     const env = baseEnv({ NIM_MODEL_NAME: 'acme/giant', NIM_SERVED_MODEL_NAME: 'giant', NIM_SERVER_HOST: '127.0.0.1', NIM_SERVER_PORT: String(port) });
-    const settings = loadSettings(env);
+    const settings = loadSettings({ ...env, NIM_NUM_COMPUTE_NODES: '2' });
     const { log, text } = quietLog();
-    const running = await runRayHead(settings, loadRaySettings({ NIM_NUM_COMPUTE_NODES: '2' }), log, env, { pollIntervalMs: 20 });
+    const running = await runRayHead(settings, log, env, { pollIntervalMs: 20 });
     await waitReady(`http://127.0.0.1:${port}`, text);
     const models = (await (await fetch(`http://127.0.0.1:${port}/v1/models`)).json()) as { data: { id: string }[] };
     expect(models.data[0]!.id).toBe('giant');
@@ -288,7 +288,7 @@ describe('the start path against the simulation', () => {
     writeFileSync(join(dir, 'sim-vllm-exit-ms'), '300');
     const { log } = quietLog();
     try {
-      const running = await runRayHead(loadSettings(env), loadRaySettings({ NIM_NUM_COMPUTE_NODES: '2' }), log, env, { pollIntervalMs: 20 });
+      const running = await runRayHead(loadSettings({ ...env, NIM_NUM_COMPUTE_NODES: '2' }), log, env, { pollIntervalMs: 20 });
       expect(await running.done).toBe(3);
     } finally {
       rmSync(join(dir, 'sim-vllm-exit-ms'), { force: true });
@@ -302,7 +302,7 @@ describe('the start path against the simulation', () => {
     const port = await freePort();
     const env = baseEnv({ NIM_MODEL_NAME: 'acme/giant', NIM_SERVER_HOST: '127.0.0.1', NIM_SERVER_PORT: String(port), SIM_RAY_NODES: '1' });
     const { log, text } = quietLog();
-    const running = await runRayHead(loadSettings(env), loadRaySettings({ NIM_NUM_COMPUTE_NODES: '2', NIM_CLUSTER_START_TIMEOUT: '1' }), log, env, { pollIntervalMs: 100 });
+    const running = await runRayHead(loadSettings({ ...env, NIM_NUM_COMPUTE_NODES: '2', NIM_CLUSTER_START_TIMEOUT: '1' }), log, env, { pollIntervalMs: 100 });
     expect(await running.done).toBe(1);
     expect(text()).toMatch(/the Ray cluster has 1 of 2 nodes after 1 s/);
     expect(records().some((c) => c.cmd === 'vllm')).toBe(false);
@@ -313,7 +313,7 @@ describe('the start path against the simulation', () => {
     rmSync(record, { force: true });
     rmSync(`${record}.worker-starts`, { force: true });
     const { log } = quietLog();
-    const running = runRayWorker('leader-0.portico', loadRaySettings({}), log, baseEnv());
+    const running = runRayWorker('leader-0.portico', loadSettings({}).ray, log, baseEnv());
     for (let i = 0; i < 100 && !records().length; i++) await new Promise((r) => setTimeout(r, 50));
     expect(records()[0]).toEqual({ cmd: 'ray', args: ['start', '--address=leader-0.portico:6379', '--block', '--disable-usage-stats'] });
     expect(await running.shutdown('test')).toBe(0);
@@ -324,7 +324,7 @@ describe('the start path against the simulation', () => {
     rmSync(record, { force: true });
     rmSync(`${record}.worker-starts`, { force: true });
     const { log, text } = quietLog();
-    const running = runRayWorker('leader-0.portico', loadRaySettings({}), log, baseEnv({ SIM_RAY_HEAD_LATE: '1' }), { retryMs: 20 });
+    const running = runRayWorker('leader-0.portico', loadSettings({}).ray, log, baseEnv({ SIM_RAY_HEAD_LATE: '1' }), { retryMs: 20 });
     const starts = () => records().filter((c) => c.args[0] === 'start').length;
     for (let i = 0; i < 100 && starts() < 2; i++) await new Promise((r) => setTimeout(r, 50));
     expect(starts()).toBe(2);
@@ -335,7 +335,7 @@ describe('the start path against the simulation', () => {
   it('worker: exits non-zero when Ray stops under it after the start window (the head went away)', async () => {
     rmSync(record, { force: true });
     const { log, text } = quietLog();
-    const running = runRayWorker('leader-0.portico', loadRaySettings({ NIM_CLUSTER_START_TIMEOUT: '1' }), log, baseEnv({ SIM_RAY_BLOCK_EXIT: '5' }), { retryMs: 100 });
+    const running = runRayWorker('leader-0.portico', loadSettings({ NIM_CLUSTER_START_TIMEOUT: '1' }).ray, log, baseEnv({ SIM_RAY_BLOCK_EXIT: '5' }), { retryMs: 100 });
     expect(await running.done).toBe(5);
     expect(text()).toMatch(/ray exited \(code 5\): the head is gone or unreachable/);
     expect(records().at(-1)).toEqual({ cmd: 'ray', args: ['stop'] });
@@ -343,7 +343,7 @@ describe('the start path against the simulation', () => {
 
   it('worker: fails at once when ray is not installed', async () => {
     const { log } = quietLog();
-    const running = runRayWorker('leader-0.portico', loadRaySettings({}), log, { PATH: '/nonexistent' });
+    const running = runRayWorker('leader-0.portico', loadSettings({}).ray, log, { PATH: '/nonexistent' });
     expect(await running.done).toBe(127);
   });
 });
