@@ -1,7 +1,9 @@
+import type OpenAI from 'openai';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createApp, type AppDeps } from './app.js';
 import { Upstream } from './upstream.js';
 import { chunk, completion, fakeEngine, type FakeEngine } from '../tests/helpers/fake-engine.js';
+import { json, type ModelList } from '../tests/helpers/json.js';
 import { listen, type RunningServer } from './server.js';
 
 const MODEL = { id: 'test-model', root: '/models/test', maxModelLen: 4096 };
@@ -44,7 +46,7 @@ describe('error envelope', () => {
   it('answers malformed JSON with 400 invalid_json and never reaches the engine', async () => {
     const res = await post('/v1/chat/completions', '{"model": ');
     expect(res.status).toBe(400);
-    const body = await res.json();
+    const body = await json(res);
     expect(body.error).toMatchObject({ type: 'invalid_request_error', code: 'invalid_json', param: null });
     expect(engine.received.filter((r) => r.url !== '/health')).toHaveLength(0);
   });
@@ -52,30 +54,30 @@ describe('error envelope', () => {
   it('names the offending field in param for a schema violation', async () => {
     const res = await post('/v1/chat/completions', { ...chat, temperature: 7 });
     expect(res.status).toBe(400);
-    expect((await res.json()).error).toMatchObject({ code: 'invalid_parameter', param: 'temperature' });
+    expect((await json(res)).error).toMatchObject({ code: 'invalid_parameter', param: 'temperature' });
     const res2 = await post('/v1/chat/completions', { model: 'test-model', messages: [{ role: 'user', content: [{ type: 'text' }] }] });
-    expect((await res2.json()).error.param).toBe('messages[0].content[0].text');
+    expect((await json(res2)).error.param).toBe('messages[0].content[0].text');
     const res3 = await post('/v1/chat/completions', { model: 'test-model' });
-    expect((await res3.json()).error).toMatchObject({ param: 'messages', message: 'messages: is required' });
+    expect((await json(res3)).error).toMatchObject({ param: 'messages', message: 'messages: is required' });
   });
 
   it('refuses a non-object body', async () => {
     const res = await post('/v1/chat/completions', '[1,2]');
     expect(res.status).toBe(400);
-    expect((await res.json()).error.code).toBe('invalid_request');
+    expect((await json(res)).error.code).toBe('invalid_request');
   });
 
   it('answers an unknown model with 404 model_not_found', async () => {
     const res = await post('/v1/chat/completions', { ...chat, model: 'nope' });
     expect(res.status).toBe(404);
-    expect((await res.json()).error).toMatchObject({ code: 'model_not_found', param: 'model', type: 'not_found_error' });
+    expect((await json(res)).error).toMatchObject({ code: 'model_not_found', param: 'model', type: 'not_found_error' });
   });
 
   it('answers a body over the limit with 413 (declared length and counted bytes)', async () => {
     const big = JSON.stringify({ ...chat, messages: [{ role: 'user', content: 'x'.repeat(2000) }] });
     const res = await post('/v1/chat/completions', big);
     expect(res.status).toBe(413);
-    expect((await res.json()).error.code).toBe('payload_too_large');
+    expect((await json(res)).error.code).toBe('payload_too_large');
     // No content-length: a stream counted while reading.
     const stream = new ReadableStream({
       start(c) {
@@ -90,7 +92,7 @@ describe('error envelope', () => {
   it('answers unknown routes with a 404 envelope and wrong methods with 405', async () => {
     const res = await app().request('/v1/nothing');
     expect(res.status).toBe(404);
-    expect((await res.json()).error.code).toBe('route_not_found');
+    expect((await json(res)).error.code).toBe('route_not_found');
     const res2 = await app().request('/v1/chat/completions');
     expect(res2.status).toBe(405);
     expect(res2.headers.get('allow')).toBe('POST');
@@ -100,12 +102,12 @@ describe('error envelope', () => {
     ready = false;
     const res = await post('/v1/chat/completions', chat);
     expect(res.status).toBe(503);
-    expect((await res.json()).error.message).toContain('the engine is starting');
+    expect((await json(res)).error.message).toContain('the engine is starting');
     ready = true;
     await engine.close();
     const res2 = await post('/v1/chat/completions', chat);
     expect(res2.status).toBe(503);
-    const err = (await res2.json()).error;
+    const err = (await json(res2)).error;
     expect(err.code).toBe('engine_unavailable');
     expect(err.message).not.toMatch(/127\.0\.0\.1|ECONN/);
   });
@@ -116,14 +118,14 @@ describe('error envelope', () => {
     );
     const res = await post('/v1/chat/completions', chat);
     expect(res.status).toBe(400);
-    expect((await res.json()).error).toMatchObject({ message: 'max_tokens too large', type: 'BadRequestError', code: 'invalid_request' });
+    expect((await json(res)).error).toMatchObject({ message: 'max_tokens too large', type: 'BadRequestError', code: 'invalid_request' });
   });
 
   it('turns an engine 5xx into 502 without leaking its body internals', async () => {
     engine.on('/v1/chat/completions', (_q, res) => void res.writeHead(500).end('{"error":{"message":"CUDA OOM"}}'));
     const res = await post('/v1/chat/completions', chat);
     expect(res.status).toBe(502);
-    expect((await res.json()).error).toMatchObject({ code: 'engine_error', type: 'engine_error' });
+    expect((await json(res)).error).toMatchObject({ code: 'engine_error', type: 'engine_error' });
   });
 });
 
@@ -144,7 +146,7 @@ describe('client gone', () => {
       signal: ac.signal,
     });
     expect(res.status).toBe(499);
-    expect((await res.json()).error.code).toBe('client_closed');
+    expect((await json(res)).error.code).toBe('client_closed');
     expect(engine.received.filter((r) => r.url === '/v1/chat/completions')).toHaveLength(0);
   });
 });
@@ -156,7 +158,7 @@ describe('inference passthrough', () => {
     const res = await post('/v1/chat/completions', raw, { 'x-request-id': 'req-42' });
     expect(res.status).toBe(200);
     expect(res.headers.get('x-request-id')).toBe('req-42');
-    expect((await res.json()).choices[0].message.content).toBe('yo');
+    expect((await json<OpenAI.ChatCompletion>(res)).choices[0]!.message.content).toBe('yo');
     const sent = engine.received.find((r) => r.url === '/v1/chat/completions')!;
     expect(sent.body).toBe(raw);
     expect(sent.headers['x-request-id']).toBe('req-42');
@@ -164,10 +166,10 @@ describe('inference passthrough', () => {
 
   it('serves the NIM /v1/models card', async () => {
     const res = await app().request('/v1/models');
-    const body = await res.json();
+    const body = await json<ModelList>(res);
     expect(body.object).toBe('list');
     expect(body.data[0]).toMatchObject({ id: 'test-model', object: 'model', owned_by: 'system', root: '/models/test', parent: null, max_model_len: 4096 });
-    expect(body.data[0].permission[0]).toMatchObject({ object: 'model_permission', allow_sampling: true, organization: '*' });
+    expect(body.data[0]!.permission[0]).toMatchObject({ object: 'model_permission', allow_sampling: true, organization: '*' });
   });
 
   it('health: live always 200; ready 503 until the engine is ready, then the seed body', async () => {

@@ -4,7 +4,7 @@ import { ERRORS, errorTableMarkdown, PorticoError, redactEngineMessage, toPortic
 
 describe('the error table', () => {
   it('covers every status of the contract, each code with one status and an OpenAI type', () => {
-    const statuses = new Set(Object.values(ERRORS).map((e) => e.status));
+    const statuses = new Set<number>(Object.values(ERRORS).map((e) => e.status));
     for (const s of [400, 401, 403, 404, 405, 408, 413, 415, 422, 429, 431, 500, 502, 503, 504]) expect(statuses.has(s), String(s)).toBe(true);
     for (const [code, e] of Object.entries(ERRORS)) {
       expect(code).toMatch(/^[a-z_]+$/);

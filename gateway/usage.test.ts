@@ -2,13 +2,20 @@ import { describe, expect, it } from 'vitest';
 import { StreamUsage, usageFromJson } from './usage.js';
 
 const enc = (s: string) => new TextEncoder().encode(s);
+/** The bytes of `s` in an ArrayBuffer of their own (what `arrayBuffer()` of a fetch body gives). */
+const arrayBuffer = (s: string): ArrayBuffer => {
+  const bytes = enc(s);
+  const out = new ArrayBuffer(bytes.byteLength);
+  new Uint8Array(out).set(bytes);
+  return out;
+};
 
 describe('usageFromJson', () => {
   it('reads usage wherever it sits, with nested details and fields after it', () => {
     const llama = `{"choices":[{"finish_reason":"length","index":0,"message":{"role":"assistant","content":"hdyfd"}}],"created":1,"model":"m","object":"chat.completion","usage":{"completion_tokens":5,"prompt_tokens":20,"total_tokens":25,"prompt_tokens_details":{"cached_tokens":19}},"id":"x","timings":{"prompt_n":1}}`;
     expect(usageFromJson(enc(llama))).toEqual({ prompt: 20, completion: 5 });
     const vllm = `{"id":"c","choices":[],"usage":{"prompt_tokens":579,"total_tokens":686,"completion_tokens":107,"prompt_tokens_details":null},"prompt_logprobs":null}`;
-    expect(usageFromJson(enc(vllm).buffer)).toEqual({ prompt: 579, completion: 107 });
+    expect(usageFromJson(arrayBuffer(vllm))).toEqual({ prompt: 579, completion: 107 });
     const embeddings = `{"object":"list","data":[{"embedding":[0.1,0.2]}],"usage":{"prompt_tokens":3,"total_tokens":3}}`;
     expect(usageFromJson(enc(embeddings))).toEqual({ prompt: 3, completion: 0 });
   });

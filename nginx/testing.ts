@@ -4,10 +4,13 @@
 import { execa, type ResultPromise } from 'execa';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../launcher/serve.js';
+
+export { freePort };
 
 export const ENTRYPOINT = fileURLToPath(new URL('./entrypoint.sh', import.meta.url));
 
@@ -16,16 +19,6 @@ export function nginxBinary(): string {
   return ['/usr/sbin/nginx', '/usr/local/sbin/nginx', '/usr/local/nginx/sbin/nginx'].find((p) => existsSync(p)) ?? 'nginx';
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => (a && typeof a === 'object' ? resolve(a.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 /** Only what the entrypoint reads: a test must not inherit NIM_* settings from the machine. */
 function baseEnv(): Record<string, string> {

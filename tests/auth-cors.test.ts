@@ -2,7 +2,8 @@
 // an allowed origin gets the CORS headers on answers and refusals alike, a refused one gets none.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KeyStore } from '../gateway/auth.js';
-import type { CorsOptions } from '../gateway/cors.js';
+import type { Settings } from '../launcher/config.js';
+import { json } from './helpers/json.js';
 import { isEnvelope, rig, type Rig } from './helpers/secure-app.js';
 
 const KEY = 'sk-cors-test-0123456789';
@@ -14,7 +15,9 @@ beforeAll(async () => {
 });
 afterAll(() => r.close());
 
-const cors = (over: Partial<CorsOptions> = {}): CorsOptions => ({
+/** NIM_CORS_* as the app receives them (Settings['cors']). */
+type Cors = Settings['cors'];
+const cors = (over: Partial<Cors> = {}): Cors => ({
   allowOrigins: [ALLOWED, 'http://localhost:3000'],
   allowMethods: ['GET', 'POST', 'OPTIONS'],
   allowHeaders: ['Authorization', 'Content-Type', 'X-Request-Id'],
@@ -22,7 +25,7 @@ const cors = (over: Partial<CorsOptions> = {}): CorsOptions => ({
   maxAge: 600,
   ...over,
 });
-const make = (c?: CorsOptions) => r.make({ keys: new KeyStore({ keys: [KEY] }), settings: { maxRequestBytes: 4096, cors: c } }).app;
+const make = (c?: Cors) => r.make({ keys: new KeyStore({ keys: [KEY] }), settings: { maxRequestBytes: 4096, cors: c } }).app;
 const preflight = (app: ReturnType<typeof make>, origin: string, headers: Record<string, string> = {}) =>
   app.request('/v1/chat/completions', {
     method: 'OPTIONS',
@@ -46,7 +49,7 @@ describe('CORS preflight', () => {
     const res = await preflight(make(cors()), REFUSED);
     expect(res.status).toBe(403);
     expect(res.headers.get('access-control-allow-origin')).toBeNull();
-    const body = await res.json();
+    const body = await json(res);
     expect(isEnvelope(body)).toBe(true);
     expect(body.error.code).toBe('origin_not_allowed');
     // A look-alike is not the allowed origin.

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KeyStore } from '../gateway/auth.js';
-import type { RouteSpec } from '../gateway/app.js';
+import { json, type ErrorEnvelope, type ModelList } from './helpers/json.js';
 import { isEnvelope, MODEL, rig, sampleBody, type Rig } from './helpers/secure-app.js';
 
 const RIGHT = 'sk-right-0123456789abcdef';
@@ -64,8 +64,9 @@ describe('route × credential matrix (from the route table)', () => {
     const publicInTable = new Set(routes.filter((x) => x.access === 'public').map((x) => x.path));
     expect(publicInTable).toEqual(EXPECTED_PUBLIC);
 
-    // Beyond the table: unknown paths, near-misses of public paths, other methods.
-    const extra: Pick<RouteSpec, 'method' | 'path'>[] = [
+    // Beyond the table: unknown paths, near-misses of public paths, other methods (any HTTP
+    // method, not only the table's GET | POST).
+    const extra: { method: string; path: string }[] = [
       { method: 'GET', path: '/' },
       { method: 'GET', path: '/v1/nothing' },
       { method: 'POST', path: '/v1/nothing' },
@@ -94,7 +95,7 @@ describe('route × credential matrix (from the route table)', () => {
       for (const cred of CREDS) {
         cases++;
         const res = await request(app, t, cred.header);
-        const body = t.method === 'HEAD' ? null : ((await res.json().catch(() => null)) as Record<string, any> | null);
+        const body = t.method === 'HEAD' ? null : await json<ErrorEnvelope>(res).catch(() => null);
         const where = `${t.method} ${t.path} [${cred.name}] → ${res.status}`;
         if (isPublic) {
           if (res.status === 401 || res.status === 403) failures.push(`${where}: a public route refused`);
@@ -156,10 +157,10 @@ describe('route × credential matrix (from the route table)', () => {
   it('a scoped key lists only the models it may use, and may use those', async () => {
     const keys = new KeyStore({ file: keysFile });
     const { app } = r.make({ keys });
-    const scoped = await (await app.request('/v1/models', { headers: { authorization: `Bearer ${SCOPED}` } })).json();
+    const scoped = await json<ModelList>(await app.request('/v1/models', { headers: { authorization: `Bearer ${SCOPED}` } }));
     expect(scoped.data).toEqual([]);
-    const full = await (await app.request('/v1/models', { headers: { authorization: `Bearer ${RIGHT}` } })).json();
-    expect(full.data[0].id).toBe(MODEL.id);
+    const full = await json<ModelList>(await app.request('/v1/models', { headers: { authorization: `Bearer ${RIGHT}` } }));
+    expect(full.data[0]!.id).toBe(MODEL.id);
 
     const own = new KeyStore({ keys: [], file: undefined });
     expect(own.enabled).toBe(false);

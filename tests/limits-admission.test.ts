@@ -8,6 +8,7 @@ import { errorCounts } from '../gateway/errors.js';
 import { RateLimiter } from '../gateway/rate-limit.js';
 import { listen, type RunningServer } from '../gateway/server.js';
 import { chunk } from './helpers/fake-engine.js';
+import { json } from './helpers/json.js';
 import { isEnvelope, rig, sampleBody, type Rig } from './helpers/secure-app.js';
 
 let r: Rig;
@@ -66,7 +67,7 @@ describe('admission control (NIM_MAX_CONCURRENT_REQUESTS)', () => {
     const refused = await post();
     expect(refused.status).toBe(429);
     expect(refused.headers.get('retry-after')).toBe('1');
-    const body = await refused.json();
+    const body = await json(refused);
     expect(isEnvelope(body)).toBe(true);
     expect(body.error).toMatchObject({ code: 'too_many_requests', type: 'rate_limit_error' });
 
@@ -210,7 +211,7 @@ describe('per-key rate limits', () => {
     expect(refused.status).toBe(429);
     expect(refused.headers.get('retry-after')).toBe('30');
     expect(refused.headers.get('x-ratelimit-reset-requests')).toBe('1m0s');
-    expect((await refused.json()).error).toMatchObject({ code: 'rate_limit_exceeded', type: 'rate_limit_error' });
+    expect((await json(refused)).error).toMatchObject({ code: 'rate_limit_exceeded', type: 'rate_limit_error' });
     for (let i = 0; i < 20; i++) {
       expect((await app.request('/v1/health/live', { headers: auth })).status).toBe(200);
       expect((await app.request('/v1/health/ready', { headers: auth })).status).toBe(200);
@@ -243,7 +244,7 @@ describe('per-key rate limits', () => {
     const big = await chat({ max_tokens: 5000 });
     expect(big.status).toBe(429);
     expect(Number(big.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
-    expect((await big.json()).error.message).toMatch(/1000 tokens per minute/);
+    expect((await json(big)).error.message).toMatch(/1000 tokens per minute/);
     // A refused or failed request costs nothing.
     const bad = await chat({ temperature: 99 });
     expect(bad.status).toBe(400);

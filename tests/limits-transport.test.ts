@@ -5,6 +5,7 @@ import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jsonDepthExceeds } from '../gateway/body.js';
 import { listen, type RunningServer } from '../gateway/server.js';
+import { json, type ErrorEnvelope } from './helpers/json.js';
 import { isEnvelope, rig, sampleBody, type Rig } from './helpers/secure-app.js';
 
 let r: Rig;
@@ -47,12 +48,13 @@ function open(): Promise<Conn> {
   });
 }
 
-function parse(raw: string): { status: number; headers: string; body: any } {
+/** A raw HTTP/1.1 answer: status, lower-cased head, and the body when it is JSON (an envelope here). */
+function parse(raw: string): { status: number; headers: string; body: ErrorEnvelope | null } {
   const [head = '', ...rest] = raw.split('\r\n\r\n');
   const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1]);
-  let body: unknown = null;
+  let body: ErrorEnvelope | null = null;
   try {
-    body = JSON.parse(rest.join('\r\n\r\n'));
+    body = JSON.parse(rest.join('\r\n\r\n')) as ErrorEnvelope | null;
   } catch {
     /* not JSON */
   }
@@ -67,7 +69,7 @@ describe('slow clients', () => {
     c.socket.write('POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: 1\r\n');
     const res = parse(await c.closed);
     expect(res.status).toBe(408);
-    expect(res.body.error).toMatchObject({ code: 'request_timeout' });
+    expect(res.body?.error).toMatchObject({ code: 'request_timeout' });
     expect(res.headers).toContain('connection: close');
   });
 
@@ -128,7 +130,7 @@ describe('headers', () => {
     for (let i = 0; i < 200 && !c.received().includes('}'); i++) await new Promise((res) => setTimeout(res, 10));
     const res = parse(c.received());
     expect(res.status).toBe(431);
-    expect(res.body.error).toMatchObject({ code: 'headers_too_large' });
+    expect(res.body?.error).toMatchObject({ code: 'headers_too_large' });
     c.socket.destroy();
   });
 
@@ -137,7 +139,7 @@ describe('headers', () => {
     c.socket.write(`GET /v1/health/live HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ${'a'.repeat(10_000)}\r\n\r\n`);
     const res = parse(await c.closed);
     expect(res.status).toBe(431);
-    expect(res.body.error).toMatchObject({ code: 'headers_too_large' });
+    expect(res.body?.error).toMatchObject({ code: 'headers_too_large' });
   });
 
   it('400 envelope for a request Node cannot parse', async () => {
@@ -167,7 +169,7 @@ describe('body shape', () => {
     for (const type of [undefined, 'text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/jsonx']) {
       const res = await post(chat, type);
       expect(res.status, String(type)).toBe(415);
-      expect((await res.json()).error.code).toBe('unsupported_media_type');
+      expect((await json(res)).error.code).toBe('unsupported_media_type');
     }
     for (const type of ['application/json', 'application/json; charset=utf-8', 'Application/JSON', 'application/vnd.api+json']) {
       expect((await post(chat, type)).status, type).toBe(200);
@@ -178,7 +180,7 @@ describe('body shape', () => {
     const deep = `{"model":"test-model","messages":[{"role":"user","content":"hi"}],"x":${'['.repeat(100_000)}${']'.repeat(100_000)}}`;
     const res = await post(deep, 'application/json');
     expect(res.status).toBe(400);
-    expect((await res.json()).error.code).toBe('json_too_deep');
+    expect((await json(res)).error.code).toBe('json_too_deep');
     const fine = JSON.stringify({ ...sampleBody('/v1/chat/completions'), tools: [{ type: 'function', function: { name: 'f', parameters: nest(40) } }] });
     expect((await post(fine, 'application/json')).status).toBe(200);
   });

@@ -6,6 +6,7 @@ import { png, dataUri } from '../gateway/media/test-images.js';
 import { startServer } from '../gateway/media/test-server.js';
 import { TINY_IMAGE_PROMPT_TOKEN_DELTA } from '../scripts/tiny-model.js';
 import { DEMO_MODEL_NAME } from '../launcher/plan.js';
+import { json, type ModelList, type RenderResponse, type TokenizeResult } from './helpers/json.js';
 import { startStack, type Stack } from './helpers/stack.js';
 
 let stack: Stack;
@@ -29,12 +30,12 @@ describe('seed 000 examples (curl equivalents)', () => {
   it('GET /v1/models returns the NIM model card', async () => {
     const res = await fetch(`${stack.url}/v1/models`);
     expect(res.status).toBe(200);
-    const body = await res.json();
+    const body = await json<ModelList>(res);
     expect(body.object).toBe('list');
     expect(body.data).toHaveLength(1);
     expect(body.data[0]).toMatchObject({ id: MODEL, object: 'model', owned_by: 'system', parent: null, max_model_len: 2048 });
-    expect(body.data[0].root).toMatch(/portico-tiny-vlm\.gguf$/);
-    expect(body.data[0].permission[0].object).toBe('model_permission');
+    expect(body.data[0]!.root).toMatch(/portico-tiny-vlm\.gguf$/);
+    expect(body.data[0]!.permission[0]!.object).toBe('model_permission');
   });
 
   it('GET /v1/health/ready and /v1/health/live', async () => {
@@ -60,12 +61,12 @@ describe('seed 000 examples (curl equivalents)', () => {
       temperature: 0,
     });
     expect(res.status).toBe(200);
-    const body = await res.json();
+    const body = await json<OpenAI.ChatCompletion>(res);
     expect(body.object).toBe('chat.completion');
-    expect(body.choices[0].message.role).toBe('assistant');
-    expect(typeof body.choices[0].message.content).toBe('string');
-    expect(['stop', 'length']).toContain(body.choices[0].finish_reason);
-    expect(body.usage.total_tokens).toBe(body.usage.prompt_tokens + body.usage.completion_tokens);
+    expect(body.choices[0]!.message.role).toBe('assistant');
+    expect(typeof body.choices[0]!.message.content).toBe('string');
+    expect(['stop', 'length']).toContain(body.choices[0]!.finish_reason);
+    expect(body.usage!.total_tokens).toBe(body.usage!.prompt_tokens + body.usage!.completion_tokens);
   });
 });
 
@@ -159,7 +160,7 @@ describe('tokenize / detokenize (NIM shapes, not llama.cpp)', () => {
   it('round-trips text', async () => {
     const tok = await postJson('/tokenize', { model: MODEL, prompt: 'Hello world' });
     expect(tok.status).toBe(200);
-    const t = await tok.json();
+    const t = await json<TokenizeResult>(tok);
     expect(t).toMatchObject({ count: t.tokens.length, max_model_len: 2048 });
     expect(t.tokens.length).toBeGreaterThan(0);
     const det = await postJson('/detokenize', { model: MODEL, tokens: t.tokens });
@@ -167,15 +168,15 @@ describe('tokenize / detokenize (NIM shapes, not llama.cpp)', () => {
   });
 
   it('tokenizes chat messages through the chat template', async () => {
-    const plain = await (await postJson('/tokenize', { model: MODEL, prompt: 'Hi' })).json();
-    const chat = await (await postJson('/tokenize', { model: MODEL, messages: [{ role: 'user', content: 'Hi' }] })).json();
+    const plain = await json<TokenizeResult>(await postJson('/tokenize', { model: MODEL, prompt: 'Hi' }));
+    const chat = await json<TokenizeResult>(await postJson('/tokenize', { model: MODEL, messages: [{ role: 'user', content: 'Hi' }] }));
     expect(chat.count).toBeGreaterThan(plain.count);
   });
 
   it('renders a chat prompt without inference', async () => {
     const res = await postJson('/v1/chat/completions/render', { model: MODEL, messages: [{ role: 'user', content: 'Hi' }] });
     expect(res.status).toBe(200);
-    const body = await res.json();
+    const body = await json<RenderResponse>(res);
     expect(body.prompt).toContain('<|im_start|>user');
     expect(body.prompt_token_ids.length).toBeGreaterThan(0);
   });
@@ -185,13 +186,13 @@ describe('bad input never crashes the stack', () => {
   it('malformed JSON → 400 envelope', async () => {
     const res = await postJson('/v1/chat/completions', '{"model":');
     expect(res.status).toBe(400);
-    expect((await res.json()).error.code).toBe('invalid_json');
+    expect((await json(res)).error.code).toBe('invalid_json');
   });
 
   it('schema violation → 400 naming the field', async () => {
     const res = await postJson('/v1/chat/completions', { model: MODEL, messages: [{ role: 'robot', content: 'x' }] });
     expect(res.status).toBe(400);
-    expect((await res.json()).error.param).toBe('messages[0].role');
+    expect((await json(res)).error.param).toBe('messages[0].role');
   });
 
   it('unknown model → 404 (the SDK raises NotFoundError)', async () => {
@@ -201,7 +202,7 @@ describe('bad input never crashes the stack', () => {
   it('body over NIM_MAX_REQUEST_BYTES → 413', async () => {
     const res = await postJson('/v1/chat/completions', { model: MODEL, messages: [{ role: 'user', content: 'x'.repeat(300 * 1024) }] });
     expect(res.status).toBe(413);
-    expect((await res.json()).error.code).toBe('payload_too_large');
+    expect((await json(res)).error.code).toBe('payload_too_large');
   });
 
   it('a broken image → 400 from the engine, passed on as an envelope', async () => {
@@ -210,13 +211,13 @@ describe('bad input never crashes the stack', () => {
       messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'data:image/png;base64,AAAA' } }] }],
     });
     expect(res.status).toBe(400);
-    expect((await res.json()).error).toHaveProperty('message');
+    expect((await json(res)).error).toHaveProperty('message');
   });
 
   it('unknown route → 404 envelope', async () => {
     const res = await fetch(`${stack.url}/v2/whatever`);
     expect(res.status).toBe(404);
-    expect((await res.json()).error.code).toBe('route_not_found');
+    expect((await json(res)).error.code).toBe('route_not_found');
   });
 
   it('the stack still serves after all of that', async () => {

@@ -2,9 +2,9 @@
 // Prometheus server (loopback, temporary storage) that scrapes a target and answers queries.
 import { execa, type ResultPromise } from 'execa';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '../../launcher/serve.js';
 
 export const PROMETHEUS_HINT = 'needs Debian\'s prometheus package (promtool, prometheus): apt-get install -y prometheus (.ci/run does)';
 
@@ -25,16 +25,6 @@ export async function promtoolCheck(text: string): Promise<PromtoolResult> {
   return { exitCode: r.exitCode ?? -1, problems: lines.filter((l) => !errors.includes(l)), errors };
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => (a && typeof a === 'object' ? resolve(a.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 export interface PrometheusServer {
   url: string;

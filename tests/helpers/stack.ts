@@ -1,9 +1,11 @@
 // Starts the real stack (`node dist/launcher/main.js serve`: launcher + gateway + llama-server)
 // on loopback ports, for cross-process tests.
 import { execa, type ResultPromise } from 'execa';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { inject } from 'vitest';
+import { freePort } from '../../launcher/serve.js';
+
+export { freePort };
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const CLI = `${ROOT}dist/launcher/main.js`;
@@ -19,16 +21,6 @@ export interface Stack {
   stop(): Promise<number | undefined>;
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => (a && typeof a === 'object' ? resolve(a.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 /** Start the stack and wait (bounded) until /v1/health/ready answers 200. */
 export async function startStack(env: Record<string, string> = {}, opts: { waitReady?: boolean; args?: string[] } = {}): Promise<Stack> {
