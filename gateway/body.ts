@@ -1,6 +1,7 @@
 // Reads a JSON request body with the size cap enforced while reading (not after), so an oversize
 // upload is refused after at most `limit` bytes instead of being buffered whole.
 import type { Context } from 'hono';
+import type { IncomingMessage } from 'node:http';
 import { PorticoError } from './errors.js';
 
 export interface RawJson {
@@ -22,16 +23,46 @@ export async function readJson(c: Context, limit: number): Promise<RawJson> {
   }
   const declared = c.req.header('content-length');
   if (declared !== undefined && Number(declared) > limit) throw tooLarge(limit);
-  const raw = await readLimited(c.req.raw.body, limit);
+  // On node-server, read the IncomingMessage itself: `c.req.raw.body` would build a WHATWG Request
+  // and a web stream over the socket for every request (bench/NOTES.md, fix 1).
+  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+  const raw = incoming ? await readIncoming(incoming, limit) : await readLimited(c.req.raw.body, limit);
   if (raw.byteLength === 0) throw new PorticoError('invalid_json', 'the body is empty');
   if (jsonDepthExceeds(raw, MAX_JSON_DEPTH)) throw new PorticoError('json_too_deep', String(MAX_JSON_DEPTH));
   let value: unknown;
   try {
-    value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(raw));
+    value = JSON.parse(UTF8.decode(raw));
   } catch (err) {
     throw new PorticoError('invalid_json', err instanceof Error ? err.message : 'parse error');
   }
   return { raw, value };
+}
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+function readIncoming(incoming: IncomingMessage, limit: number): Promise<Uint8Array> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const done = (err?: unknown) => {
+      incoming.off('data', onData).off('end', onEnd).off('error', done).off('close', onClose);
+      if (err) reject(err);
+      else resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        // Stop reading; the 413 goes out with `connection: close`, which ends the upload.
+        incoming.pause();
+        done(tooLarge(limit));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => done();
+    const onClose = () => done(new PorticoError('client_closed', 'the body was not received in full'));
+    incoming.on('data', onData).on('end', onEnd).on('error', done).on('close', onClose);
+  });
 }
 
 async function readLimited(body: ReadableStream<Uint8Array> | null, limit: number): Promise<Uint8Array> {

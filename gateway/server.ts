@@ -85,7 +85,9 @@ export async function listen(app: Hono<any>, opts: ListenOptions): Promise<Runni
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(opts.port, opts.host, () => {
+    // A deep accept queue, as nginx's: a burst of thousands of connections must not overflow the
+    // default 511 and leave clients waiting on SYN retransmits (the kernel caps it at somaxconn).
+    server.listen({ port: opts.port, host: opts.host, backlog: 4096 }, () => {
       server.off('error', reject);
       resolve();
     });

@@ -16,14 +16,23 @@ export type UpstreamResponse = Dispatcher.ResponseData;
 export class Upstream {
   readonly origin: string;
   private readonly pool: Pool;
+  /**
+   * Health probes and metrics scrapes get their own two connections: inference load holding every
+   * pool connection must never starve readiness (a queued probe timing out would turn us 503).
+   */
+  private readonly control: Pool;
   /** Aborted at the shutdown deadline: every engine request still open ends with its reason. */
   private readonly stopping = new AbortController();
 
-  constructor(baseUrl: string, opts: { connections?: number } = {}) {
+  /**
+   * `connections`: the most engine requests open at once. Size it from the admission limit: a
+   * smaller pool would queue requests silently inside undici (no 429, no metric). Default: no bound.
+   */
+  constructor(baseUrl: string, opts: { connections?: number | null } = {}) {
     const url = new URL(baseUrl);
     this.origin = url.origin;
     this.pool = new Pool(url.origin, {
-      connections: opts.connections ?? 256,
+      connections: opts.connections ?? null,
       // Generations can run for minutes between bytes: no body/headers timeout here, the client's
       // disconnect (signal) is what ends an abandoned request.
       headersTimeout: 0,
@@ -31,6 +40,7 @@ export class Upstream {
       keepAliveTimeout: 30_000,
       connectTimeout: 5_000,
     });
+    this.control = new Pool(url.origin, { connections: 2, keepAliveTimeout: 30_000, connectTimeout: 5_000 });
   }
 
   async request(req: UpstreamRequest): Promise<UpstreamResponse> {
@@ -47,10 +57,14 @@ export class Upstream {
     }
   }
 
-  /** GET a JSON document, bounded in time; throws on non-2xx. Used for health and scrapes. */
+  /** GET a document on the control connections, bounded in time. Used for health and scrapes. */
   async getText(path: string, timeoutMs: number): Promise<{ status: number; text: string }> {
-    const res = await this.request({ method: 'GET', path, signal: AbortSignal.timeout(timeoutMs) });
-    return { status: res.statusCode, text: await res.body.text() };
+    try {
+      const res = await this.control.request({ method: 'GET', path, signal: AbortSignal.timeout(timeoutMs) });
+      return { status: res.statusCode, text: await res.body.text() };
+    } catch (err) {
+      throw transportError(err);
+    }
   }
 
   /** End every open engine request (and the streams relaying them) with `reason`. */
@@ -58,8 +72,8 @@ export class Upstream {
     this.stopping.abort(reason);
   }
 
-  close(): Promise<void> {
-    return this.pool.destroy();
+  async close(): Promise<void> {
+    await Promise.all([this.pool.destroy(), this.control.destroy()]);
   }
 }
 

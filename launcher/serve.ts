@@ -31,7 +31,10 @@ export async function serve(settings: Settings, log: Logger, env: NodeJS.Process
   const external = settings.engineUrl !== undefined;
   const enginePort = external ? 0 : await freePort();
   const plan = external ? undefined : await planLaunch(settings, { enginePort, dryRun: false, log: (l) => log.info(l), env });
-  const upstream = new Upstream(settings.engineUrl ?? `http://127.0.0.1:${enginePort}`);
+  // As many engine connections as requests admitted (+ a few for tokenize/render), so undici never
+  // queues what admission let through.
+  const connections = settings.maxConcurrentRequests > 0 ? settings.maxConcurrentRequests + 16 : null;
+  const upstream = new Upstream(settings.engineUrl ?? `http://127.0.0.1:${enginePort}`, { connections });
   const healthPath = plan?.engine.healthPath ?? '/health';
   const model: ServedModel = plan?.model ?? {
     id: settings.servedModelName ?? 'unknown',
