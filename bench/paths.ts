@@ -12,8 +12,16 @@ import { BENCH_MODEL } from './fake-upstream.js';
 import { freePort, httpStatus, startChild, waitUntil, type Child } from './proc.js';
 
 /** `candidate`: a second portico build (BENCH_CANDIDATE_DIST=/path/to/dist), measured interleaved with the first. */
-export type PathName = 'direct' | 'nginx' | 'portico' | 'candidate' | 'portkey';
-export const PATH_LABELS: Record<PathName, string> = { direct: 'direct', nginx: 'nginx', portico: 'portico', candidate: 'portico′', portkey: 'Portkey' };
+/** `floor`: bench/floor.ts, Hono + node-server + undici with nothing else (only with --paths …,floor). */
+export type PathName = 'direct' | 'nginx' | 'portico' | 'candidate' | 'floor' | 'portkey';
+export const PATH_LABELS: Record<PathName, string> = {
+  direct: 'direct',
+  nginx: 'nginx',
+  portico: 'portico',
+  candidate: 'portico′',
+  floor: 'Hono floor',
+  portkey: 'Portkey',
+};
 
 export interface BenchPath {
   name: PathName;
@@ -121,6 +129,15 @@ export async function startPortico(upstreamPort: number, as: 'portico' | 'candid
   const origin = `http://127.0.0.1:${port}`;
   await waitUntil(`${as} to be ready (/v1/health/ready)`, async () => (await httpStatus(`${origin}/v1/health/ready`)) === 200, 30_000, child);
   return { name: as, origin, headers: {}, pid: child.pid, child, stop: () => child.stop() };
+}
+
+export async function startFloor(upstreamPort: number): Promise<BenchPath> {
+  const port = await freePort();
+  const env = { ...process.env, NIM_ENGINE_URL: `http://127.0.0.1:${upstreamPort}`, NIM_SERVER_HOST: '127.0.0.1', NIM_SERVER_PORT: String(port) };
+  const child = startChild('floor', process.execPath, [join(ROOT, 'dist/bench/floor.js')], { env });
+  const origin = `http://127.0.0.1:${port}`;
+  await waitUntil('the floor app to answer', async () => (await httpStatus(`${origin}/v1/health/ready`)) === 200, 30_000, child);
+  return { name: 'floor', origin, headers: {}, pid: child.pid, child, stop: () => child.stop() };
 }
 
 export async function startPortkey(entry: string, cwd: string, upstreamPort: number): Promise<BenchPath> {

@@ -71,7 +71,8 @@ export const cell = (s: Stat | undefined, digits = 0, sign = false): string =>
 export interface Panel {
   title: string;
   unit: string;
-  bars: { label: string; path: PathName | 'baseline' | 'normalize'; stat: Stat | undefined }[];
+  /** `stat` is drawn; `shown` (default `stat`) is written beside the bar (e.g. a negative median drawn at the floor). */
+  bars: { label: string; path: PathName | 'baseline' | 'normalize'; stat: Stat | undefined; shown?: Stat }[];
   target?: { value: number; label: string };
   note?: string;
 }
@@ -81,6 +82,7 @@ const COLORS: Record<string, string> = {
   nginx: '#3c9a5f',
   portico: '#2563eb',
   candidate: '#7c3aed',
+  floor: '#0891b2',
   portkey: '#e07b24',
   baseline: '#8a8f98',
   normalize: '#2563eb',
@@ -88,23 +90,24 @@ const COLORS: Record<string, string> = {
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
-export function svgChart(title: string, subtitle: string, panels: Panel[]): string {
+export function svgChart(title: string, subtitle: string[], panels: Panel[]): string {
   const W = 460;
   const H = 40 + 26 * Math.max(4, ...panels.map((p) => p.bars.length)) + 28;
   const cols = 2;
   const rows = Math.ceil(panels.length / cols);
   const width = cols * W + 20;
-  const height = 70 + rows * H + 10;
+  const top = 40 + 16 * subtitle.length;
+  const height = top + rows * H + 10;
   const parts: string[] = [];
   parts.push(
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif" font-size="12">`,
     `<rect width="100%" height="100%" fill="#ffffff"/>`,
     `<text x="14" y="26" font-size="17" font-weight="bold">${esc(title)}</text>`,
-    `<text x="14" y="46" font-size="11" fill="#555">${esc(subtitle)}</text>`,
+    ...subtitle.map((line, i) => `<text x="14" y="${46 + 16 * i}" font-size="11" fill="#555">${esc(line)}</text>`),
   );
   panels.forEach((p, i) => {
     const x0 = 10 + (i % cols) * W;
-    const y0 = 62 + Math.floor(i / cols) * H;
+    const y0 = top + Math.floor(i / cols) * H;
     parts.push(`<g transform="translate(${x0},${y0})">`);
     parts.push(`<text x="4" y="16" font-weight="bold">${esc(p.title)}</text>`);
     parts.push(`<text x="${W - 14}" y="16" text-anchor="end" fill="#666" font-size="11">${esc(p.unit)}, log scale</text>`);
@@ -139,7 +142,9 @@ export function svgChart(title: string, subtitle: string, panels: Panel[]): stri
         parts.push(`<line x1="${a.toFixed(1)}" y1="${y + 7}" x2="${a.toFixed(1)}" y2="${y + 15}" stroke="#111"/>`);
         parts.push(`<line x1="${c.toFixed(1)}" y1="${y + 7}" x2="${c.toFixed(1)}" y2="${y + 15}" stroke="#111"/>`);
       }
-      parts.push(`<text x="${labelW + plotW + 8}" y="${y + 14}">${esc(fmt(s.median, s.median < 10 ? 1 : 0))} <tspan fill="#888" font-size="10">(${esc(fmt(s.min, s.min < 10 ? 1 : 0))}–${esc(fmt(s.max, s.max < 10 ? 1 : 0))})</tspan></text>`);
+      const t = b.shown ?? s;
+      const d = (v: number) => (Math.abs(v) < 10 ? 1 : 0);
+      parts.push(`<text x="${labelW + plotW + 8}" y="${y + 14}">${esc(fmt(t.median, d(t.median)))} <tspan fill="#888" font-size="10">(${esc(fmt(t.min, d(t.min)))}–${esc(fmt(t.max, d(t.max)))})</tspan></text>`);
     });
     if (p.target) {
       const x = sx(p.target.value);

@@ -135,7 +135,7 @@ export async function holdStreams(
   });
   const deadline = t0 + o.rampTimeoutMs;
   while (flowing + failed < o.count && performance.now() < deadline) await sleep(50);
-  const rampMs = (flowing + failed >= o.count ? lastFirst : performance.now()) - t0;
+  const rampMs = (flowing + failed >= o.count && lastFirst > 0 ? lastFirst : performance.now()) - t0;
   let loadedRss = 0;
   for (let i = 0; i < 5; i++) {
     loadedRss = Math.max(loadedRss, rssBytes(p.pid));

@@ -6,7 +6,7 @@
 import type { ServerResponse } from 'node:http';
 import type { MiddlewareHandler } from 'hono';
 import { PorticoError } from './errors.js';
-import { guardStream, isEventStream } from './response-guard.js';
+import { onStream } from './sse.js';
 
 export interface AdmissionOptions {
   /** 0 = no limit. */
@@ -107,26 +107,25 @@ function overloaded(detail: string): PorticoError {
 
 /**
  * Middleware: inference routes (`METHOD path` keys) take a slot first. For an SSE answer the slot
- * rides on the body and is released when the stream ends; the stream is also ended after
- * `streamIdleMs` without a byte (0 = never).
+ * rides on the stream (hooks registered before the handler, applied by forward() to the body it
+ * builds) and is released when the stream ends; the stream is also ended after `streamIdleMs`
+ * without a byte (0 = never). Any other answer releases the slot when the handler returns.
  */
 export function admission(adm: Admission, inference: ReadonlySet<string>, opts: { streamIdleMs?: number } = {}): MiddlewareHandler {
   return async (c, next) => {
     if (!inference.has(`${c.req.method} ${c.req.path}`)) return next();
     const release = await adm.acquire(c.req.raw.signal);
-    let handedOff = false;
+    // A client that stopped reading: destroy its connection (node-server's response object).
+    const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
+    const stream = onStream(c, {
+      end: release,
+      idleMs: opts.streamIdleMs,
+      stalled: outgoing ? () => void outgoing.destroy() : undefined,
+    });
     try {
       await next();
-      const body = c.res.body;
-      if (body && isEventStream(c.res)) {
-        // A client that stopped reading: destroy its connection (node-server's response object).
-        const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
-        const onStalled = outgoing ? () => void outgoing.destroy() : undefined;
-        c.res = new Response(guardStream(body, { idleMs: opts.streamIdleMs, onEnd: release, onStalled }), c.res);
-        handedOff = true;
-      }
     } finally {
-      if (!handedOff) release();
+      if (!stream.attached) release();
     }
   };
 }

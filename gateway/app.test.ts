@@ -1,6 +1,11 @@
 import type OpenAI from 'openai';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createApp, type AppDeps } from './app.js';
+import { Admission } from './admission.js';
+import { KeyStore } from './auth.js';
+import { Metrics } from './metrics.js';
+import { OVERHEAD_HEADER } from './observe.js';
+import { RateLimiter } from './rate-limit.js';
 import { Upstream } from './upstream.js';
 import { chunk, completion, fakeEngine, type FakeEngine } from '../tests/helpers/fake-engine.js';
 import { json, type ModelList } from '../tests/helpers/json.js';
@@ -259,5 +264,84 @@ describe('SSE over a real socket', () => {
     ac.abort();
     await closed; // the test times out (fails) if the gateway keeps the engine request open
     expect(engine.closedEarly).toBe(1);
+  });
+});
+
+describe('one Response per answer (no middleware re-wraps it)', () => {
+  // Every middleware that follows an answer is on: metrics (observe), per-key token limits (usage
+  // tap), admission (slot + idle guard). Replacing c.res after the handler (to wrap a stream, or to
+  // add headers) would build more Responses and return another one than the handler built: that
+  // materializes node-server's lightweight Response and costs every stream a timer turn before
+  // its first byte. Deterministic: it counts constructions, it does not time anything.
+  const KEY = 'sk-one-response-key';
+  let built: { res: Response; body: unknown }[];
+  beforeEach(() => {
+    built = [];
+    const Base = globalThis.Response;
+    class Recording extends Base {
+      constructor(...args: ConstructorParameters<typeof Response>) {
+        super(...args);
+        built.push({ res: this, body: args[0] });
+      }
+    }
+    vi.stubGlobal('Response', Recording);
+  });
+  afterEach(() => void vi.unstubAllGlobals());
+
+  const guarded = () => {
+    const admission = new Admission({ maxConcurrent: 4, maxQueue: 0, queueTimeoutMs: 1000 });
+    const metrics = new Metrics();
+    const a = app({
+      settings: { maxRequestBytes: 1024, streamIdleTimeoutMs: 60_000 },
+      keys: new KeyStore({ keys: [KEY], defaults: { tpm: 1000 } }),
+      rateLimiter: new RateLimiter(() => 0),
+      admission,
+      metrics,
+    });
+    const call = (body: unknown) =>
+      a.request('/v1/chat/completions', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}` },
+        body: JSON.stringify(body),
+      });
+    return { call, admission, metrics };
+  };
+
+  it('an SSE answer is the Response forward() built, over the one stream that carries every hook', async () => {
+    engine.on('/v1/chat/completions', (_q, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(chunk('a'));
+      res.write(`data: ${JSON.stringify({ choices: [], usage: { prompt_tokens: 5, completion_tokens: 2, total_tokens: 7 } })}\n\n`);
+      res.end('data: [DONE]\n\n');
+    });
+    const { call, admission, metrics } = guarded();
+    const res = await call({ ...chat, stream: true, max_tokens: 100 });
+    expect(res.status).toBe(200);
+    expect(built).toHaveLength(1);
+    expect(res).toBe(built[0]!.res);
+    expect(built[0]!.body).toBeInstanceOf(ReadableStream);
+    // Headers the middleware add after the handler are on that same Response.
+    expect(res.headers.get('x-ratelimit-limit-tokens')).toBe('1000');
+    expect(res.headers.get(OVERHEAD_HEADER)).toMatch(/^\d+\.\d{3}$/);
+    expect(admission.inFlight).toBe(1); // held by the stream until its end
+    expect(await res.text()).toContain('data: [DONE]');
+    // Its end ran every hook once: slot released, tokens settled to the usage chunk, metrics done.
+    expect(admission.inFlight).toBe(0);
+    expect(metrics.inflight).toBe(0);
+    const after = await call({ ...chat, temperature: 99 }); // refused (400): costs nothing
+    expect(after.headers.get('x-ratelimit-remaining-tokens')).toBe('993');
+  });
+
+  it('a JSON answer is one Response over the engine bytes as a Uint8Array (node-server writes it in one call)', async () => {
+    engine.on('/v1/chat/completions', (_q, res) => void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(completion('yo'))));
+    const { call, admission } = guarded();
+    const res = await call({ ...chat, max_tokens: 100 });
+    expect(res.status).toBe(200);
+    expect(built).toHaveLength(1);
+    expect(res).toBe(built[0]!.res);
+    expect(built[0]!.body).toBeInstanceOf(Uint8Array);
+    expect(res.headers.get('x-ratelimit-remaining-tokens')).toBe('994'); // settled to usage.total_tokens = 6
+    expect(admission.inFlight).toBe(0);
+    expect((await json<OpenAI.ChatCompletion>(res)).choices[0]!.message.content).toBe('yo');
   });
 });

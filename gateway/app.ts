@@ -10,7 +10,7 @@ import { createDialect, engineError, type Dialect } from './dialect.js';
 import { PorticoError, reportError, toPorticoError } from './errors.js';
 import { auth, canUseModel, KeyStore, METRICS_PATHS, publicPaths, requireModelAccess } from './auth.js';
 import { Admission, admission, inferenceRoutes } from './admission.js';
-import { chargeTokens, rateLimit, RateLimiter } from './rate-limit.js';
+import { chargeTokens, rateLimit, RateLimiter, settleTokens } from './rate-limit.js';
 import { cors } from './cors.js';
 import { headerLimit } from './limits.js';
 import {
@@ -23,7 +23,7 @@ import {
 } from './schemas.js';
 import type { Upstream } from './upstream.js';
 import type { EngineDialect } from '../launcher/engines/types.js';
-import { sseFromUpstream, SSE_HEADERS } from './sse.js';
+import { sseFromUpstream, SSE_HEADERS, takeStreamHooks } from './sse.js';
 import type { Logger } from 'pino';
 import { Metrics, METRICS_CONTENT_TYPE } from './metrics.js';
 import { observe, type RequestObservation } from './observe.js';
@@ -132,10 +132,15 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
       );
       if (res.statusCode >= 400) throw engineError(res.statusCode, await obs.engineFailure(res));
       if (body.stream === true) {
-        return c.body(sseFromUpstream(res.body as unknown as Readable, obs.stream()), 200, SSE_HEADERS);
+        // One stream carries everything that follows it: metrics, then what middleware registered
+        // (admission slot + idle guard, rate-limit usage). Middleware never re-wraps it.
+        const stream = sseFromUpstream(res.body as unknown as Readable, [obs.stream(), ...takeStreamHooks(c)]);
+        return c.body(stream, 200, SSE_HEADERS);
       }
-      const buf = await obs.engine(() => res.body.arrayBuffer());
+      // A Uint8Array (a view, no copy): node-server writes it in one call on its fast path.
+      const buf = new Uint8Array(await obs.engine(() => res.body.arrayBuffer()));
       obs.body(buf);
+      settleTokens(c, limiter, buf);
       return c.body(buf, res.statusCode as 200, { 'content-type': 'application/json' });
     };
 

@@ -11,7 +11,7 @@ import type { Context, MiddlewareHandler } from 'hono';
 import type { Logger } from 'pino';
 import { PorticoError, toPorticoError } from './errors.js';
 import type { Metrics, UpstreamErrorKind } from './metrics.js';
-import type { SseHooks } from './sse.js';
+import type { StreamHooks } from './sse.js';
 import { StreamUsage, usageFromJson, type Usage } from './usage.js';
 
 export const OVERHEAD_HEADER = 'x-portico-overhead-ms';
@@ -146,7 +146,7 @@ export class RequestObservation {
   }
 
   /** Hooks for sseFromUpstream: first byte, bytes, the usage chunk, and the end of the stream. */
-  stream(): SseHooks {
+  stream(): StreamHooks {
     const su = (this.streamUsage = new StreamUsage());
     return {
       chunk: (bytes) => {
@@ -156,7 +156,8 @@ export class RequestObservation {
       },
       end: (outcome) => {
         this.streamEnded = true;
-        this.outcome = outcome;
+        // An idle timeout is logged and counted like a cut stream: a failure, not an engine error.
+        this.outcome = outcome === 'idle' ? 'aborted' : outcome;
         if (outcome === 'error') this.o.metrics.upstreamError('stream');
         if (this.responded) this.finish(200);
       },

@@ -11,7 +11,8 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import type { ApiKey } from './auth.js';
 import { PorticoError } from './errors.js';
-import { guardStream, isEventStream, setResponseHeaders } from './response-guard.js';
+import { setResponseHeaders } from './response-guard.js';
+import { onStream } from './sse.js';
 
 /** A bucket of `capacity` that refills `capacity` per minute. */
 export class TokenBucket {
@@ -201,8 +202,9 @@ export function estimateTokens(body: Record<string, unknown>): { total: number; 
 
 /**
  * Middleware: a limited key (rpm or tpm set) is admitted against its buckets and its answer carries
- * `x-ratelimit-*`; the token charge is settled when the answer (or its stream) ends. `exempt`:
- * paths never throttled (health, metrics).
+ * `x-ratelimit-*`; the token charge is settled when the answer ends: by the handler for a JSON
+ * answer (settleTokens), by the stream's hooks for an SSE answer, refunded for an error answer.
+ * `exempt`: paths never throttled (health, metrics).
  */
 export function rateLimit(limiter: RateLimiter, exempt: ReadonlySet<string>): MiddlewareHandler {
   return async (c, next) => {
@@ -210,32 +212,27 @@ export function rateLimit(limiter: RateLimiter, exempt: ReadonlySet<string>): Mi
     if (!key || (key.rpm <= 0 && key.tpm <= 0) || exempt.has(c.req.path)) return next();
     const ticket = limiter.admit(key);
     c.set('rateLimitTicket', ticket);
-    let handedOff = false;
+    let stream: { readonly attached: boolean } | undefined;
+    if (ticket.buckets.tokens) {
+      // An SSE answer is settled at its end, to its usage chunk (or an estimate from its events).
+      const usage = usageTap();
+      stream = onStream(c, {
+        chunk: usage.chunk,
+        end: () => {
+          if (ticket.charged > 0) limiter.settle(ticket, usage.total() ?? ticket.promptEstimate + usage.events());
+        },
+      });
+    }
     try {
       await next();
-      const res = c.res;
-      if (ticket.buckets.tokens && ticket.charged > 0) {
-        if (res.status >= 400) limiter.settle(ticket, 0);
-        else if (res.body && isEventStream(res)) {
-          const usage = usageTap();
-          c.res = new Response(
-            guardStream(res.body, {
-              onChunk: usage.chunk,
-              onEnd: () => limiter.settle(ticket, usage.total() ?? ticket.promptEstimate + usage.events()),
-            }),
-            res,
-          );
-          handedOff = true;
-        } else {
-          const total = lastTotalTokens(await res.clone().text());
-          if (total !== undefined) limiter.settle(ticket, total);
-        }
-      }
-      setResponseHeaders(c, limiter.headers(ticket));
     } catch (err) {
-      if (!handedOff && ticket.charged > 0) limiter.settle(ticket, 0);
+      if (!stream?.attached && ticket.charged > 0) limiter.settle(ticket, 0);
       throw err;
     }
+    // A refused or failed request costs nothing (a stream is always a 200).
+    if (!stream?.attached && ticket.charged > 0 && c.res.status >= 400) limiter.settle(ticket, 0);
+    // On the answer's own headers: for every Response the app builds this leaves the body alone.
+    setResponseHeaders(c, limiter.headers(ticket));
   };
 }
 
@@ -245,6 +242,17 @@ export function chargeTokens(c: Context, limiter: RateLimiter | undefined, body:
   if (!limiter || !ticket?.buckets.tokens) return;
   const { total, prompt } = estimateTokens(body);
   limiter.charge(ticket, total, prompt);
+}
+
+/**
+ * Called by handlers with a complete JSON answer, before it is sent: settle the charge to its
+ * `usage.total_tokens` (left as charged when there is none).
+ */
+export function settleTokens(c: Context, limiter: RateLimiter | undefined, answer: Uint8Array): void {
+  const ticket = c.get('rateLimitTicket');
+  if (!limiter || !ticket?.buckets.tokens || ticket.charged <= 0) return;
+  const total = lastTotalTokens(Buffer.from(answer.buffer, answer.byteOffset, answer.byteLength).toString('latin1'));
+  if (total !== undefined) limiter.settle(ticket, total);
 }
 
 const TOTAL_RE = /"total_tokens"\s*:\s*(\d+)/g;

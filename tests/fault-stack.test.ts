@@ -1,7 +1,6 @@
 // Faults on the real stack under load, loopback only, bounded in count and time:
-//   SIGTERM during load — every in-flight request finishes (or, at the drain deadline, should get a
-//     clean error), none hangs, and the launcher exits 0
-//     within the drain timeout;
+//   SIGTERM during load — every in-flight request finishes (or, at the drain deadline, gets a clean
+//     error), none hangs, and the launcher exits 0 within the drain timeout;
 //   the engine SIGKILLed mid-stream — every open stream ends with an error event and [DONE],
 //     readiness turns 503, the launcher exits non-zero.
 import { afterEach, describe, expect, it } from 'vitest';
