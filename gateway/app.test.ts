@@ -308,9 +308,12 @@ describe('one Response per answer (no middleware re-wraps it)', () => {
   };
 
   it('an SSE answer is the Response forward() built, over the one stream that carries every hook', async () => {
-    engine.on('/v1/chat/completions', (_q, res) => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    engine.on('/v1/chat/completions', async (_q, res) => {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       res.write(chunk('a'));
+      await gate; // the rest once the test has looked at the open stream
       res.write(`data: ${JSON.stringify({ choices: [], usage: { prompt_tokens: 5, completion_tokens: 2, total_tokens: 7 } })}\n\n`);
       res.end('data: [DONE]\n\n');
     });
@@ -324,6 +327,7 @@ describe('one Response per answer (no middleware re-wraps it)', () => {
     expect(res.headers.get('x-ratelimit-limit-tokens')).toBe('1000');
     expect(res.headers.get(OVERHEAD_HEADER)).toMatch(/^\d+\.\d{3}$/);
     expect(admission.inFlight).toBe(1); // held by the stream until its end
+    release();
     expect(await res.text()).toContain('data: [DONE]');
     // Its end ran every hook once: slot released, tokens settled to the usage chunk, metrics done.
     expect(admission.inFlight).toBe(0);

@@ -48,6 +48,21 @@ describe('sseFromUpstream hooks', () => {
     }
   });
 
+  it('reads the engine no further ahead of the client than one chunk (a slow client slows the engine read)', async () => {
+    const src = new PassThrough();
+    const a = recorder();
+    const s = sseFromUpstream(src, [a.hooks]);
+    for (let i = 0; i < 5; i++) src.write(`data: ${i}\n\n`);
+    await new Promise((r) => setImmediate(r));
+    expect(a.chunks).toEqual(['data: 0\n\n']); // taken and queued; the rest wait in the engine body
+    expect(src.isPaused()).toBe(true);
+    const reader = s.getReader();
+    expect(dec.decode((await reader.read()).value)).toBe('data: 0\n\n');
+    expect(dec.decode((await reader.read()).value)).toBe('data: 1\n\n');
+    src.end();
+    await reader.cancel();
+  });
+
   it('client gone: one aborted end, and the engine body is destroyed', async () => {
     const src = new PassThrough();
     const a = recorder();
