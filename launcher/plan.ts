@@ -13,7 +13,7 @@ import { parse as shellParse } from 'shell-quote';
 import { ConfigError, type Settings } from './config.js';
 import { llamaCppCommand } from './engines/llamacpp.js';
 import { trtllmCommand } from './engines/trtllm.js';
-import type { EngineCommand, ServedModel } from './engines/types.js';
+import type { EngineCommand, GpuEngineInput, ServedModel } from './engines/types.js';
 import { vllmCommand } from './engines/vllm.js';
 import { describeGpus, loadGpuCatalog, probeGpus, which, type GpuInventory } from './gpus.js';
 import {
@@ -217,37 +217,29 @@ export function buildEngineCommand(i: EngineInputs): EngineCommand {
   }
   if (profile.tags.llm_engine !== 'llamacpp' && !i.parentEnv.HF_HOME) env.HF_HOME = join(settings.cachePath, 'huggingface');
   const images = manifest.model.vision ? Math.min(manifest.model.vision.maxImagesPerPrompt, settings.media.maxImages) : undefined;
+  const common: GpuEngineInput = {
+    command: i.command,
+    model: i.model,
+    servedName,
+    port: i.port,
+    tp: chosen.tp,
+    pp: chosen.pp,
+    maxModelLen: chosen.maxModelLen,
+    profileArgs: profile.args,
+    passthrough,
+    env,
+  };
   switch (profile.tags.llm_engine) {
     case 'vllm':
       return vllmCommand({
-        command: i.command,
-        model: i.model,
-        servedName,
-        port: i.port,
-        tp: chosen.tp,
-        pp: chosen.pp,
-        maxModelLen: chosen.maxModelLen,
+        ...common,
         precision: profile.tags.precision,
         lora: profile.tags.feat_lora,
         loraModules: i.loraModules,
         maxImagesPerPrompt: images,
-        profileArgs: profile.args,
-        passthrough,
-        env,
       });
     case 'tensorrt_llm':
-      return trtllmCommand({
-        command: i.command,
-        model: i.model,
-        servedName,
-        port: i.port,
-        tp: chosen.tp,
-        pp: chosen.pp,
-        maxModelLen: chosen.maxModelLen,
-        profileArgs: profile.args,
-        passthrough,
-        env,
-      });
+      return trtllmCommand(common);
     case 'llamacpp': {
       const cmd = llamaCppCommand({
         binary: i.command,

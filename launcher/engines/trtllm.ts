@@ -1,21 +1,9 @@
 // TensorRT-LLM's OpenAI server (`trtllm-serve`), PyTorch backend: it loads a Hugging Face
 // checkpoint directly (quantization comes from the checkpoint, e.g. an FP8 / NVFP4 ModelOpt
 // export), so no engine build step is needed. Pure: inputs → argv. Health: GET /health.
-import type { EngineCommand } from './types.js';
+import type { EngineCommand, GpuEngineInput } from './types.js';
 
-export interface TrtllmInput {
-  command?: string | undefined;
-  /** HF repo id or local checkpoint path. */
-  model: string;
-  servedName: string;
-  port: number;
-  tp: number;
-  pp: number;
-  maxModelLen?: number | undefined;
-  profileArgs?: string[] | undefined;
-  passthrough?: string[] | undefined;
-  env?: Record<string, string> | undefined;
-}
+export type TrtllmInput = GpuEngineInput;
 
 export function trtllmCommand(i: TrtllmInput): EngineCommand {
   const args = [

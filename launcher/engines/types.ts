@@ -27,3 +27,21 @@ export interface ServedModel {
   root: string;
   maxModelLen: number;
 }
+
+/** What every GPU engine adapter (vLLM, TensorRT-LLM) takes. */
+export interface GpuEngineInput {
+  /** Executable (default: the engine's CLI, found on PATH by the supervisor). */
+  command?: string | undefined;
+  /** HF repo id or local checkpoint path. */
+  model: string;
+  servedName: string;
+  port: number;
+  tp: number;
+  pp: number;
+  maxModelLen?: number | undefined;
+  /** The profile's engine-specific arguments. */
+  profileArgs?: string[] | undefined;
+  /** NIM_PASSTHROUGH_ARGS, already split; appended last so they win. */
+  passthrough?: string[] | undefined;
+  env?: Record<string, string> | undefined;
+}

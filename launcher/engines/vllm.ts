@@ -1,18 +1,9 @@
 // vLLM's OpenAI server (`vllm serve`). Pure: inputs → argv. Health: GET /health answers 200 once
 // the model is loaded (the HTTP server only starts listening after that).
-import type { EngineCommand } from './types.js';
+import type { EngineCommand, GpuEngineInput } from './types.js';
 import type { Precision } from '../manifest.js';
 
-export interface VllmInput {
-  /** Executable (default `vllm`, found on PATH by the supervisor). */
-  command?: string | undefined;
-  /** HF repo id or local path (as `vllm serve` takes it). */
-  model: string;
-  servedName: string;
-  port: number;
-  tp: number;
-  pp: number;
-  maxModelLen?: number | undefined;
+export interface VllmInput extends GpuEngineInput {
   precision: Precision;
   /** Serve LoRA adapters (the profile has feat_lora). */
   lora?: boolean | undefined;
@@ -20,11 +11,6 @@ export interface VllmInput {
   loraModules?: { name: string; path: string }[] | undefined;
   /** Vision-language model: the most images one prompt may carry. */
   maxImagesPerPrompt?: number | undefined;
-  /** The profile's engine-specific arguments. */
-  profileArgs?: string[] | undefined;
-  /** NIM_PASSTHROUGH_ARGS, already split; appended last so they win. */
-  passthrough?: string[] | undefined;
-  env?: Record<string, string> | undefined;
 }
 
 /**
