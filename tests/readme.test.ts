@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { SETTING_NAMES } from '../launcher/config.js';
+import { ERRORS } from '../gateway/errors.js';
 import { ROOT } from './helpers/stack.js';
 
 const readme = readFileSync(`${ROOT}README.md`, 'utf8');
@@ -10,6 +11,10 @@ const readme = readFileSync(`${ROOT}README.md`, 'utf8');
 describe('README', () => {
   it.each(SETTING_NAMES)('documents %s', (name) => {
     expect(readme).toMatch(new RegExp(`\\| [^|\\n]*\`${name}\``));
+  });
+
+  it.each(Object.entries(ERRORS))('lists error code %s with its status in the error table', (code, spec) => {
+    expect(readme).toMatch(new RegExp(`\\| ${spec.status} \\| \`${code}\` \\|`));
   });
 
   it('gives the two fresh-machine commands, and CI runs the test one', () => {
