@@ -169,6 +169,15 @@ describe('inference passthrough', () => {
     expect(sent.headers['x-request-id']).toBe('req-42');
   });
 
+  it('forwards the request id on engine calls made through the dialect (tokenize)', async () => {
+    engine.on('/tokenize', (_q, res) =>
+      void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ count: 2, max_model_len: 4096, tokens: [1, 2], token_strs: null })),
+    );
+    const res = await post('/tokenize', { model: 'test-model', prompt: 'hi' }, { 'x-request-id': 'req-tok' });
+    expect(res.status).toBe(200);
+    expect(engine.received.find((r) => r.url === '/tokenize')!.headers['x-request-id']).toBe('req-tok');
+  });
+
   it('serves the NIM /v1/models card', async () => {
     const res = await app().request('/v1/models');
     const body = await json<ModelList>(res);

@@ -6,7 +6,7 @@ import type { z } from 'zod';
 import type { ServedModel } from '../launcher/engines/types.js';
 import type { Settings } from '../launcher/config.js';
 import { readJson } from './body.js';
-import { createDialect, engineError, type Dialect } from './dialect.js';
+import { createDialect, engineError, type Dialect, type EngineCall } from './dialect.js';
 import { PorticoError, reportError, toPorticoError } from './errors.js';
 import { auth, canUseModel, KeyStore, METRICS_PATHS, publicPaths, requireModelAccess } from './auth.js';
 import { Admission, admission, inferenceRoutes } from './admission.js';
@@ -146,14 +146,15 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
 
   /** Endpoints the gateway answers through the engine dialect (shapes differ by engine). */
   const viaDialect =
-    <T extends z.ZodType>(schema: T, call: (req: z.infer<T>, signal: AbortSignal) => Promise<unknown>) =>
+    <T extends z.ZodType>(schema: T, call: (req: z.infer<T>, engineCall: EngineCall) => Promise<unknown>) =>
     async (c: Context): Promise<Response> => {
       const { value } = await readJson(c, limit);
       const req = parseBody(schema, value);
       requireModelAccess(c, (req as { model?: unknown }).model ?? model.id);
       checkModel((req as { model?: unknown }).model);
       requireReady();
-      return c.json(await c.get('obs').engine(() => call(req, c.req.raw.signal)));
+      const engineCall = { signal: c.req.raw.signal, requestId: c.get('requestId') };
+      return c.json(await c.get('obs').engine(() => call(req, engineCall)));
     };
 
   const routes: RouteSpec[] = [

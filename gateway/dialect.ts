@@ -12,19 +12,26 @@ export interface TokenizeResult {
   token_strs: string[] | null;
 }
 
+/** One client request's engine calls: its abort signal and its id (forwarded as x-request-id). */
+export interface EngineCall {
+  signal: AbortSignal;
+  requestId?: string | undefined;
+}
+
 export interface Dialect {
-  tokenize(req: TokenizeRequest, signal: AbortSignal): Promise<TokenizeResult>;
-  detokenize(req: DetokenizeRequest, signal: AbortSignal): Promise<{ prompt: string }>;
+  tokenize(req: TokenizeRequest, call: EngineCall): Promise<TokenizeResult>;
+  detokenize(req: DetokenizeRequest, call: EngineCall): Promise<{ prompt: string }>;
   /** Chat template rendering without inference; null when the engine has none. */
-  renderChat(req: Record<string, unknown>, signal: AbortSignal): Promise<unknown>;
-  renderCompletion(req: Record<string, unknown>, signal: AbortSignal): Promise<unknown>;
+  renderChat(req: Record<string, unknown>, call: EngineCall): Promise<unknown>;
+  renderCompletion(req: Record<string, unknown>, call: EngineCall): Promise<unknown>;
 }
 
 const JSON_HEADERS = { 'content-type': 'application/json' };
 
 /** POST JSON to the engine and return its JSON; engine errors keep their status and message. */
-export async function postJson(up: Upstream, path: string, body: unknown, signal: AbortSignal): Promise<unknown> {
-  const res = await up.request({ method: 'POST', path, headers: JSON_HEADERS, body: JSON.stringify(body), signal });
+export async function postJson(up: Upstream, path: string, body: unknown, call: EngineCall): Promise<unknown> {
+  const headers = call.requestId ? { ...JSON_HEADERS, 'x-request-id': call.requestId } : JSON_HEADERS;
+  const res = await up.request({ method: 'POST', path, headers, body: JSON.stringify(body), signal: call.signal });
   const text = await res.body.text();
   if (res.statusCode >= 400) throw engineError(res.statusCode, text);
   try {
@@ -75,40 +82,40 @@ export function engineError(status: number, text: string): PorticoError {
 /** vLLM and trtllm-serve already speak the NIM shapes: pass through. */
 export function openaiDialect(up: Upstream): Dialect {
   return {
-    tokenize: (req, signal) => postJson(up, '/tokenize', req, signal) as Promise<TokenizeResult>,
-    detokenize: (req, signal) => postJson(up, '/detokenize', req, signal) as Promise<{ prompt: string }>,
-    renderChat: (req, signal) => postJson(up, '/v1/chat/completions/render', req, signal),
-    renderCompletion: (req, signal) => postJson(up, '/v1/completions/render', req, signal),
+    tokenize: (req, call) => postJson(up, '/tokenize', req, call) as Promise<TokenizeResult>,
+    detokenize: (req, call) => postJson(up, '/detokenize', req, call) as Promise<{ prompt: string }>,
+    renderChat: (req, call) => postJson(up, '/v1/chat/completions/render', req, call),
+    renderCompletion: (req, call) => postJson(up, '/v1/completions/render', req, call),
   };
 }
 
 /** llama-server: `content` in, `{tokens}` / `{content}` out, and chat rendering via /apply-template. */
 export function llamaCppDialect(up: Upstream, maxModelLen: () => number): Dialect {
-  const applyTemplate = async (req: Record<string, unknown>, signal: AbortSignal): Promise<string> => {
-    const r = (await postJson(up, '/apply-template', { messages: req.messages, add_generation_prompt: req.add_generation_prompt ?? true }, signal)) as { prompt: string };
+  const applyTemplate = async (req: Record<string, unknown>, call: EngineCall): Promise<string> => {
+    const r = (await postJson(up, '/apply-template', { messages: req.messages, add_generation_prompt: req.add_generation_prompt ?? true }, call)) as { prompt: string };
     return r.prompt;
   };
   return {
-    async tokenize(req, signal) {
+    async tokenize(req, call) {
       const chat = 'messages' in req;
-      const content = chat ? await applyTemplate(req, signal) : req.prompt;
+      const content = chat ? await applyTemplate(req, call) : req.prompt;
       // A rendered chat prompt already holds its special tokens as text.
       const addSpecial = req.add_special_tokens ?? !chat;
-      const r = (await postJson(up, '/tokenize', { content, add_special: addSpecial, parse_special: true }, signal)) as { tokens: number[] };
+      const r = (await postJson(up, '/tokenize', { content, add_special: addSpecial, parse_special: true }, call)) as { tokens: number[] };
       return { count: r.tokens.length, max_model_len: maxModelLen(), tokens: r.tokens, token_strs: null };
     },
-    async detokenize(req, signal) {
-      const r = (await postJson(up, '/detokenize', { tokens: req.tokens }, signal)) as { content: string };
+    async detokenize(req, call) {
+      const r = (await postJson(up, '/detokenize', { tokens: req.tokens }, call)) as { content: string };
       return { prompt: r.content };
     },
-    async renderChat(req, signal) {
-      const prompt = await applyTemplate(req, signal);
-      const tok = await this.tokenize({ prompt, add_special_tokens: false }, signal);
+    async renderChat(req, call) {
+      const prompt = await applyTemplate(req, call);
+      const tok = await this.tokenize({ prompt, add_special_tokens: false }, call);
       return { prompt, prompt_token_ids: tok.tokens };
     },
-    async renderCompletion(req, signal) {
+    async renderCompletion(req, call) {
       const prompt = typeof req.prompt === 'string' ? req.prompt : JSON.stringify(req.prompt);
-      const tok = await this.tokenize({ prompt }, signal);
+      const tok = await this.tokenize({ prompt }, call);
       return { prompt, prompt_token_ids: tok.tokens };
     },
   };
