@@ -5,7 +5,7 @@
 //     readiness turns 503, the launcher exits non-zero.
 import { afterEach, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from './helpers/stack.js';
-import { chat, engineOf, until, type Kind, type Outcome } from './helpers/load.js';
+import { chat, engineOf, sumFamily, until, type Kind, type Outcome } from './helpers/load.js';
 
 let stack: Stack | undefined;
 afterEach(async () => {
@@ -29,11 +29,20 @@ describe('faults under load', () => {
     const s = (stack = await startStack({ NIM_SHUTDOWN_TIMEOUT: String(drainS), NIM_LOG_LEVEL: 'WARNING' }));
     const kinds: Kind[] = ['text', 'stream', 'image-data', 'stream'];
     let started = 0;
+    let finished = 0;
     // 60 in flight, each short enough to finish inside the drain window.
     const inflight = Array.from({ length: 60 }, (_, i) =>
-      chat(s.url, kinds[i % kinds.length]!, { maxTokens: 16, timeoutMs: (drainS + 20) * 1000, onFirstChunk: () => started++ }),
+      chat(s.url, kinds[i % kinds.length]!, { maxTokens: 16, timeoutMs: (drainS + 20) * 1000, onFirstChunk: () => started++ }).then((o) => {
+        finished++;
+        return o;
+      }),
     );
     await until(() => started >= 2, 'streams to be under way', 30_000);
+    // "In flight" means the gateway has the request: a request still in the client's connect queue
+    // when SIGTERM lands is a late one (refused), not an in-flight one. Wait until each of the 60
+    // has either finished or is counted in flight by the gateway (less the scrape asking).
+    const gatewayInFlight = async () => sumFamily(await (await fetch(`${s.url}/v1/metrics`)).text(), 'portico_http_requests_in_flight') - 1;
+    await until(async () => finished + (await gatewayInFlight()) >= 60, 'all 60 requests to reach the gateway', 30_000);
     const t0 = Date.now();
     s.proc.kill('SIGTERM');
     // Requests arriving after the signal are refused or answered cleanly, never left hanging.
