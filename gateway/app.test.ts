@@ -8,7 +8,7 @@ import { OVERHEAD_HEADER } from './observe.js';
 import { RateLimiter } from './rate-limit.js';
 import { Upstream } from './upstream.js';
 import { chunk, completion, fakeEngine, type FakeEngine } from '../tests/helpers/fake-engine.js';
-import { json, type ModelList } from '../tests/helpers/json.js';
+import { readRest, json, type ModelList } from '../tests/helpers/json.js';
 import { listen, type RunningServer } from './server.js';
 
 const MODEL = { id: 'test-model', root: '/models/test', maxModelLen: 4096 };
@@ -222,12 +222,7 @@ describe('SSE over a real socket', () => {
     const first = new TextDecoder().decode((await reader.read()).value);
     expect(first).toContain('"content":"a"');
     release();
-    let rest = '';
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      rest += new TextDecoder().decode(value);
-    }
+    const rest = await readRest(reader);
     expect(rest).toContain('"content":"b"');
     expect(rest.trim().endsWith('data: [DONE]')).toBe(true);
   });

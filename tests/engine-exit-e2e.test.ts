@@ -3,6 +3,7 @@
 import { afterAll, expect, it } from 'vitest';
 import { DEMO_MODEL_NAME } from '../launcher/plan.js';
 import { startStack, type Stack } from './helpers/stack.js';
+import { readRest } from './helpers/json.js';
 
 let stack: Stack | undefined;
 afterAll(async () => void (await stack?.stop()));
@@ -27,12 +28,7 @@ it('engine killed mid-stream: error event + [DONE], ready 503, launcher exits no
     }
   })();
 
-  let rest = '';
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    rest += new TextDecoder().decode(value);
-  }
+  const rest = await readRest(reader);
   const events = rest.split('\n\n').filter(Boolean);
   expect(events.at(-1)).toBe('data: [DONE]');
   expect(JSON.parse(events.at(-2)!.slice(6)).error.code).toBe('engine_unavailable');

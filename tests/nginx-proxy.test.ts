@@ -14,6 +14,7 @@ import { Upstream } from '../gateway/upstream.js';
 import { freePort, startNginx, type RunningNginx } from '../nginx/testing.js';
 import { chunk, fakeEngine, type FakeEngine } from './helpers/fake-engine.js';
 import { startStack, type Stack } from './helpers/stack.js';
+import { readRest } from './helpers/json.js';
 
 const LIMIT = 64 * 1024;
 
@@ -187,12 +188,7 @@ describe('nginx in front of a gateway over a scripted engine', () => {
     expect(first).toContain('"content":"a"');
     expect(first).not.toContain('"content":"b"');
     release();
-    let rest = '';
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      rest += new TextDecoder().decode(value);
-    }
+    const rest = await readRest(reader);
     expect(rest).toContain('"content":"b"');
     expect(rest.trim().endsWith('data: [DONE]')).toBe(true);
   });

@@ -25,3 +25,14 @@ export interface RenderResponse {
 export async function json<T = ErrorEnvelope>(res: Response): Promise<T> {
   return (await res.json()) as T;
 }
+
+/** Read what is left of a streamed body, as text (after a test has taken the first chunk itself). */
+export async function readRest(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<string> {
+  const dec = new TextDecoder();
+  let text = '';
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return text + dec.decode();
+    text += dec.decode(value, { stream: true });
+  }
+}
