@@ -19,7 +19,8 @@ import { vllmCommand } from './engines/vllm.js';
 import { loadGpuCatalog, probeGpus, which } from './gpus.js';
 import type { Logger } from './logger.js';
 import { gpuCatalogFile, nimTags, type Profile } from './manifest.js';
-import { engineModelArg, PlanError, resolveManifest, splitPassthrough } from './plan.js';
+import { chatFeatures } from './chat-features.js';
+import { engineModelArg, findLoraAdapters, hasQuantizationConfig, PlanError, resolveManifest, splitPassthrough } from './plan.js';
 import { freePort, serve } from './serve.js';
 import { spawnEngine, type EngineProcess } from './supervise.js';
 
@@ -139,7 +140,10 @@ export function planRayHead(
     pp,
     maxModelLen: settings.maxModelLen,
     precision: profile.tags.precision,
+    checkpointQuantized: (profile.source !== undefined && !resolved.sourceOverride) || hasQuantizationConfig(engineModelArg(source)),
     lora: profile.tags.feat_lora,
+    loraModules: profile.tags.feat_lora ? findLoraAdapters(settings.peftSource) : [],
+    chat: chatFeatures(manifest, 'vllm', settings),
     profileArgs: [...profile.args, '--distributed-executor-backend', 'ray'],
     passthrough: splitPassthrough(settings.passthroughArgs),
     env,
