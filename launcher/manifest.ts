@@ -250,6 +250,9 @@ const porticoSchema = z.strictObject({
       tool_call_parser: perEngine.optional(),
       reasoning_parser: perEngine.optional(),
       chat_template: z.string().min(1).optional(),
+      // Engines that refuse this model outright (e.g. an architecture the pinned version dropped):
+      // their profiles are listed as incompatible with this reason.
+      unsupported: z.partialRecord(engineEnum, z.string().min(1)).optional(),
     })
     .refine((m) => !(m.kv_cache && m.kv_bytes_per_token), { message: 'give kv_cache or kv_bytes_per_token, not both' }),
   profiles: z.array(profileSchema).min(1, 'a manifest needs at least one profile'),
@@ -408,7 +411,7 @@ function fromPortico(obj: Record<string, unknown>, file: string): Manifest {
       number_of_gpus: p.llm_engine === 'llamacpp' ? 0 : (p.number_of_gpus ?? p.tp * p.pp),
       feat_lora: p.feat_lora,
     };
-    return makeProfile(tags, { args: p.args, env: p.env, source: resolveSource(p.source, dir), mmproj: resolveSource(p.mmproj, dir), description: p.description });
+    return makeProfile(tags, { args: p.args, env: p.env, source: resolveSource(p.source, dir), mmproj: resolveSource(p.mmproj, dir), description: p.description, unsupported: m.unsupported?.[p.llm_engine] });
   });
   checkDuplicates(profiles, file);
   return {

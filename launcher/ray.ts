@@ -126,6 +126,7 @@ export function planRayHead(
     profile = vllm.find((p) => p.tags.tp * p.tags.pp === tp * pp) ?? vllm[0];
   }
   if (!profile) throw new PlanError(`--ray-head runs vLLM over Ray; ${manifest.file} has no vLLM profile (${resolved.how})`);
+  if (profile.unsupported && !settings.manifestAllowUnsafe) throw new PlanError(`--ray-head: ${profile.name}: ${profile.unsupported} (NIM_MANIFEST_ALLOW_UNSAFE=1 starts it anyway)`);
   const source = resolved.sourceOverride ?? profile.source ?? manifest.model.source;
   if (/^(ngc|portico):\/\//i.test(source)) throw new PlanError(`${profile.name}: weights at ${source} cannot be served by vLLM over Ray; set NIM_MODEL_PATH to a local copy or a Hugging Face id`);
   const servedName = settings.servedModelName ?? manifest.model.servedName;

@@ -250,10 +250,25 @@ describe('engine argv against the engines’ own option tables (simulation)', ()
           ...(lora ? { NIM_PEFT_SOURCE: PEFT, NIM_MODEL_PROFILE: m.profiles.find((p) => p.tags.llm_engine === 'vllm' && p.tags.feat_lora)?.name ?? '' } : {}),
         });
         if (lora && !settings.modelProfile) continue;
+        if (m.profiles.every((p) => p.unsupported)) {
+          expect(() => planRayHead(settings, { enginePort: 8002, gpusPerNode: 4, env: { PATH: '' } })).toThrow(/no longer supports/);
+          continue;
+        }
         const plan = planRayHead(settings, { enginePort: 8002, gpusPerNode: 4, env: { PATH: '' } });
         expect([m.model.id, checkVllmArgv(plan.engine.args)]).toEqual([m.model.id, []]);
         expect(plan.engine.args).toContain('--distributed-executor-backend');
       }
     }
+  });
+});
+
+describe('the vLLM metrics fixture is what v0.11.0 exports (simulation)', () => {
+  it('every vllm: series in tests/helpers/engine-metrics.ts is exported by default in v0.11.0', async () => {
+    const { VLLM_METRICS } = await import('./helpers/engine-metrics.js');
+    const table = (read('vllm-v0.11.0.json') as { metrics: { name: string; type: string; hidden_unless_show_hidden_metrics_for_version?: boolean }[] }).metrics;
+    const exported = new Set(table.filter((m) => !m.hidden_unless_show_hidden_metrics_for_version).flatMap((m) => (m.type === 'histogram' ? ['_bucket', '_sum', '_count'].map((s) => m.name + s) : m.type === 'counter' ? [`${m.name}_total`, `${m.name}_created`] : [m.name])));
+    const names = [...new Set([...VLLM_METRICS.matchAll(/^(vllm:[\w:]+)/gm)].map((x) => x[1]!))];
+    expect(names.length).toBeGreaterThan(3);
+    expect(names.filter((n) => !exported.has(n))).toEqual([]);
   });
 });
