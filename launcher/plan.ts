@@ -310,7 +310,21 @@ export async function listProfiles(settings: Settings, ctx: { env?: NodeJS.Proce
   const env = ctx.env ?? process.env;
   const { manifest } = resolveManifest(settings, ctx.root);
   const system = await probeSystem(settings, env, ctx.root);
-  return listProfileGroups(manifest, system, selectOptions(settings));
+  return withChatFeatures(listProfileGroups(manifest, system, selectOptions(settings)), manifest, settings);
+}
+
+/** Each listed profile's tool-call / reasoning parser and chat template (or why they are refused). */
+function withChatFeatures(l: ProfileListing, manifest: Manifest, settings: Settings): ProfileListing {
+  const engineOf = new Map(manifest.profiles.map((p) => [p.id, p.tags.llm_engine]));
+  const add = (p: ProfileListing['runnable'][number]) => {
+    try {
+      p.chat = { ...chatFeatures(manifest, engineOf.get(p.id) ?? 'vllm', settings) };
+    } catch (err) {
+      p.chat = { error: (err as Error).message };
+    }
+  };
+  [...l.runnable, ...l.lowMemory, ...l.incompatible].forEach(add);
+  return l;
 }
 
 export async function planLaunch(settings: Settings, ctx: PlanContext & { root?: string | undefined }): Promise<LaunchPlan> {
@@ -322,7 +336,7 @@ export async function planLaunch(settings: Settings, ctx: PlanContext & { root?:
   const selection = selectProfile(manifest, system, opts);
   const chosen = selection.chosen;
   const profile = chosen.profile;
-  const listing = listProfileGroups(manifest, system, opts);
+  const listing = withChatFeatures(listProfileGroups(manifest, system, opts), manifest, settings);
 
   ctx.log(`[profile] manifest ${manifest.file} (${resolved.how})`);
   ctx.log(`[profile] GPUs: ${system.gpus.length ? describeGpus(system.gpus) : 'none'} — ${system.gpuSource ?? ''}`);
@@ -378,6 +392,7 @@ export async function planLaunch(settings: Settings, ctx: PlanContext & { root?:
       manifest: manifest.file,
       model: manifest.model.id,
       ...(chosen.gpus.length ? { gpus: chosen.gpus.map((g) => g.cudaId) } : {}),
+      chat: chatFeatures(manifest, profile.tags.llm_engine, settings),
     },
     engine,
     model: { id: servedName, root: source, maxModelLen: chosen.maxModelLen ?? 0 },
