@@ -1,7 +1,7 @@
 // createApp(deps) → the Hono app. The route table below is the one place routes are declared:
 // auth, admission and the tests' route × credential matrix all read it.
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { z } from 'zod';
 import type { ServedModel } from '../launcher/engines/types.js';
 import type { Settings } from '../launcher/config.js';
@@ -24,6 +24,7 @@ import {
 import type { Upstream } from './upstream.js';
 import type { EngineDialect } from '../launcher/engines/types.js';
 import { sseFromUpstream, SSE_HEADERS, takeStreamHooks } from './sse.js';
+import { planChat, toolCallCompletion, toolCallEvents } from './tools.js';
 import type { Logger } from 'pino';
 import { Metrics, METRICS_CONTENT_TYPE } from './metrics.js';
 import { observe, type RequestObservation } from './observe.js';
@@ -109,7 +110,7 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
 
   /** Validate, normalize media, forward; JSON back, or SSE bytes as they arrive. */
   const forward =
-    (path: string, schema: z.ZodType, opts: { media?: boolean } = {}) =>
+    (path: string, schema: z.ZodType, opts: { media?: boolean; chat?: boolean } = {}) =>
     async (c: Context): Promise<Response> => {
       const { raw, value } = await readJson(c, limit);
       const body = parseBody(schema, value) as Record<string, unknown>;
@@ -119,6 +120,8 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
       requireReady();
       const signal = c.req.raw.signal;
       const changed = opts.media && deps.media ? await deps.media.normalize(body, signal) : false;
+      // Tool calls the engine cannot force itself are enforced here (gateway/tools.ts).
+      const plan = opts.chat ? planChat(body, deps.engine.dialect) : undefined;
       const obs = c.get('obs');
       const res = await obs.engine(() =>
         upstream.request({
@@ -126,11 +129,22 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
           path,
           headers: { 'content-type': 'application/json', 'x-request-id': c.get('requestId') },
           // Unchanged requests go out as the client's own bytes: no re-serialization.
-          body: changed ? JSON.stringify(body) : raw,
+          body: plan?.rewritten ? JSON.stringify(plan.engineBody) : changed ? JSON.stringify(body) : raw,
           signal,
         }),
       );
       if (res.statusCode >= 400) throw engineError(res.statusCode, await obs.engineFailure(res));
+      if (plan?.enforced) {
+        const answer = toolCallCompletion((await obs.engine(() => res.body.json())) as Record<string, unknown>, plan.enforced);
+        if (plan.enforced.stream) {
+          const events = Readable.from([Buffer.from(toolCallEvents(answer, plan.enforced))]);
+          return c.body(sseFromUpstream(events, [obs.stream(), ...takeStreamHooks(c)]), 200, SSE_HEADERS);
+        }
+        const out = new Uint8Array(Buffer.from(JSON.stringify(answer)));
+        obs.body(out);
+        settleTokens(c, limiter, out);
+        return c.body(out, 200, { 'content-type': 'application/json' });
+      }
       if (body.stream === true) {
         // One stream carries everything that follows it: metrics, then what middleware registered
         // (admission slot + idle guard, rate-limit usage). Middleware never re-wraps it.
@@ -176,7 +190,7 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
       inference: false,
       handler: (c) => c.json({ object: 'list', data: canUseModel(c, model.id) ? [modelCard(model, created)] : [] }),
     },
-    { method: 'POST', path: '/v1/chat/completions', access: 'protected', inference: true, handler: forward('/v1/chat/completions', chatCompletionRequest, { media: true }) },
+    { method: 'POST', path: '/v1/chat/completions', access: 'protected', inference: true, handler: forward('/v1/chat/completions', chatCompletionRequest, { media: true, chat: true }) },
     { method: 'POST', path: '/v1/completions', access: 'protected', inference: true, handler: forward('/v1/completions', completionRequest) },
     { method: 'POST', path: '/v1/embeddings', access: 'protected', inference: true, handler: forward('/v1/embeddings', embeddingRequest) },
     { method: 'POST', path: '/tokenize', access: 'protected', inference: false, handler: viaDialect(tokenizeRequest, (r, s) => dialectNow().tokenize(r, s)) },
