@@ -92,13 +92,14 @@ function callSchema(t: Tool): Json {
 
 /**
  * A copy of `schema` where every unbounded string gets maxLength and every unbounded array
- * maxItems, sized so that all of them together stay within a quarter of the token budget (a
- * constrained character costs at most one token; keys, punctuation and the whitespace the grammar
- * allows took about as many tokens as a 64-character value in a two-field call on the tiny model).
+ * maxItems, sized so that all of them together stay within an eighth of the token budget: a
+ * constrained character costs at most one token, and the rest is for keys, punctuation and the
+ * whitespace llama.cpp's JSON grammar allows between tokens (up to 22 characters per separator;
+ * the tiny random model used ~40-70 tokens of it on a one- to three-field call).
  */
 export function bound(schema: Json, budget: number): Json {
   const slots = countStrings(schema, 1);
-  const cap = Math.max(1, Math.floor(budget / 4 / Math.max(1, slots)));
+  const cap = Math.max(1, Math.floor(budget / 8 / Math.max(1, slots)));
   return apply(schema, cap) as Json;
 }
 
