@@ -1,7 +1,7 @@
 // createApp(deps) → the Hono app. The route table below is the one place routes are declared:
 // auth, admission and the tests' route × credential matrix all read it.
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
-import { Readable } from 'node:stream';
+import { pipeline, Readable } from 'node:stream';
 import type { z } from 'zod';
 import type { ServedModel } from '../launcher/engines/types.js';
 import type { Settings } from '../launcher/config.js';
@@ -25,6 +25,8 @@ import type { Upstream } from './upstream.js';
 import type { EngineDialect } from '../launcher/engines/types.js';
 import { sseFromUpstream, SSE_HEADERS, takeStreamHooks } from './sse.js';
 import { planChat, toolCallCompletion, toolCallEvents } from './tools.js';
+import { applyNvext } from './nvext.js';
+import { mirrorReasoningJson, ReasoningSse } from './reasoning.js';
 import type { Logger } from 'pino';
 import { Metrics, METRICS_CONTENT_TYPE } from './metrics.js';
 import { observe, type RequestObservation } from './observe.js';
@@ -110,7 +112,7 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
 
   /** Validate, normalize media, forward; JSON back, or SSE bytes as they arrive. */
   const forward =
-    (path: string, schema: z.ZodType, opts: { media?: boolean; chat?: boolean } = {}) =>
+    (path: string, schema: z.ZodType, opts: { media?: boolean; chat?: boolean; nvext?: boolean } = {}) =>
     async (c: Context): Promise<Response> => {
       const { raw, value } = await readJson(c, limit);
       const body = parseBody(schema, value) as Record<string, unknown>;
@@ -119,7 +121,8 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
       chargeTokens(c, limiter, body);
       requireReady();
       const signal = c.req.raw.signal;
-      const changed = opts.media && deps.media ? await deps.media.normalize(body, signal) : false;
+      const nvext = opts.nvext ? applyNvext(body, deps.engine.dialect) : false;
+      const changed = (opts.media && deps.media ? await deps.media.normalize(body, signal) : false) || nvext;
       // Tool calls the engine cannot force itself are enforced here (gateway/tools.ts).
       const plan = opts.chat ? planChat(body, deps.engine.dialect) : undefined;
       const obs = c.get('obs');
@@ -148,11 +151,16 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
       if (body.stream === true) {
         // One stream carries everything that follows it: metrics, then what middleware registered
         // (admission slot + idle guard, rate-limit usage). Middleware never re-wraps it.
-        const stream = sseFromUpstream(res.body as unknown as Readable, [obs.stream(), ...takeStreamHooks(c)]);
+        // Chat deltas carry reasoning under both names (gateway/reasoning.ts); pipeline ties the
+        // transform's teardown to the engine body's.
+        const engineBody = res.body as unknown as Readable;
+        const source = opts.chat ? pipeline(engineBody, new ReasoningSse(), () => {}) : engineBody;
+        const stream = sseFromUpstream(source, [obs.stream(), ...takeStreamHooks(c)]);
         return c.body(stream, 200, SSE_HEADERS);
       }
       // A Uint8Array (a view, no copy): node-server writes it in one call on its fast path.
-      const buf = new Uint8Array(await obs.engine(() => res.body.arrayBuffer()));
+      const engineBuf = new Uint8Array(await obs.engine(() => res.body.arrayBuffer()));
+      const buf = opts.chat ? mirrorReasoningJson(engineBuf) : engineBuf;
       obs.body(buf);
       settleTokens(c, limiter, buf);
       return c.body(buf, res.statusCode as 200, { 'content-type': 'application/json' });
@@ -190,8 +198,8 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
       inference: false,
       handler: (c) => c.json({ object: 'list', data: canUseModel(c, model.id) ? [modelCard(model, created)] : [] }),
     },
-    { method: 'POST', path: '/v1/chat/completions', access: 'protected', inference: true, handler: forward('/v1/chat/completions', chatCompletionRequest, { media: true, chat: true }) },
-    { method: 'POST', path: '/v1/completions', access: 'protected', inference: true, handler: forward('/v1/completions', completionRequest) },
+    { method: 'POST', path: '/v1/chat/completions', access: 'protected', inference: true, handler: forward('/v1/chat/completions', chatCompletionRequest, { media: true, chat: true, nvext: true }) },
+    { method: 'POST', path: '/v1/completions', access: 'protected', inference: true, handler: forward('/v1/completions', completionRequest, { nvext: true }) },
     { method: 'POST', path: '/v1/embeddings', access: 'protected', inference: true, handler: forward('/v1/embeddings', embeddingRequest) },
     { method: 'POST', path: '/tokenize', access: 'protected', inference: false, handler: viaDialect(tokenizeRequest, (r, s) => dialectNow().tokenize(r, s)) },
     { method: 'POST', path: '/detokenize', access: 'protected', inference: false, handler: viaDialect(detokenizeRequest, (r, s) => dialectNow().detokenize(r, s)) },
