@@ -15,8 +15,9 @@
 //   full vector: every loaded adapter with scale 0, except the selected one.
 // - An unreadable or mismatched adapter file makes llama-server exit at start: folders are checked
 //   here first, and a bad one is skipped with a reason instead of taking the engine down.
-import { open, readdir, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { loraMismatch, readGgufHeader, type GgufHeader } from './gguf-header.js';
 
 export interface LoraAdapter {
   /** The folder name: the model name requests use. */
@@ -33,26 +34,16 @@ export interface LoraScan {
 
 /** Model names: what NIM accepts as a folder-named adapter, and safe in llama.cpp's CSV argument. */
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-const GGUF_MAGIC = Buffer.from('GGUF');
-
-async function ggufMagic(file: string): Promise<boolean> {
-  const fh = await open(file, 'r');
-  try {
-    const buf = Buffer.alloc(4);
-    const { bytesRead } = await fh.read(buf, 0, 4, 0);
-    return bytesRead === 4 && buf.equals(GGUF_MAGIC);
-  } finally {
-    await fh.close();
-  }
-}
 
 /**
  * Scan NIM_PEFT_SOURCE: one adapter per folder holding exactly one `.gguf` file (NIM's layout;
  * `adapter_config.json` may sit beside it). Sorted by name, so the engine ids are stable for the
- * same set of folders.
+ * same set of folders. With `baseModel` (the GGUF llama-server serves), each adapter is checked
+ * as llama.cpp will check it (gguf-header.ts's loraMismatch).
  */
-export async function scanLlamaCppLoras(source: string): Promise<LoraScan> {
+export async function scanLlamaCppLoras(source: string, baseModel?: string): Promise<LoraScan> {
   const out: LoraScan = { adapters: [], skipped: [] };
+  const base: GgufHeader | undefined = baseModel === undefined ? undefined : await readGgufHeader(baseModel);
   const entries = (await readdir(source, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name).sort();
   for (const name of entries) {
     const skip = (reason: string) => out.skipped.push({ name, reason });
@@ -71,9 +62,20 @@ export async function scanLlamaCppLoras(source: string): Promise<LoraScan> {
       skip('path contains "," or ":", which llama-server\'s --lora-scaled list cannot carry');
       continue;
     }
-    const st = await stat(file);
-    if (!st.isFile() || !(await ggufMagic(file))) {
-      skip(`${ggufs[0]} is not a GGUF file`);
+    if (!(await stat(file)).isFile()) {
+      skip(`${ggufs[0]} is not a file`);
+      continue;
+    }
+    let header: GgufHeader;
+    try {
+      header = await readGgufHeader(file);
+    } catch (err) {
+      skip(`${ggufs[0]}: ${(err as Error).message}`);
+      continue;
+    }
+    const mismatch = base ? loraMismatch(header, base) : undefined;
+    if (mismatch) {
+      skip(`${ggufs[0]}: ${mismatch}`);
       continue;
     }
     out.adapters.push({ name, file });

@@ -1,10 +1,11 @@
 // LoRA adapters on the real llama-server with the tiny VLM: the facts issue 16's llama.cpp path
 // relies on (launcher/lora-llamacpp.ts), each proven against the engine itself.
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { llamaCppLoraArgs, llamaCppLoraField, scanLlamaCppLoras, type LoraAdapter } from '../launcher/lora-llamacpp.js';
+import { f32, str, writeGGUF } from '../scripts/gguf-writer.js';
 import { TINY_LORA_NAMES, writeDemoLoras, writeTinyLora } from '../scripts/tiny-lora.js';
 import { startLlamaServer, type LlamaServer } from './helpers/llama-server.js';
 
@@ -33,7 +34,7 @@ async function loraList(e: LlamaServer) {
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'lora-engine-'));
   await writeDemoLoras(dir);
-  const scan = await scanLlamaCppLoras(dir);
+  const scan = await scanLlamaCppLoras(dir, inject('tinyModel'));
   expect(scan.skipped).toEqual([]);
   adapters = scan.adapters;
   engine = await startLlamaServer([...base(), ...llamaCppLoraArgs(adapters)]);
@@ -134,5 +135,23 @@ describe('llama-server de3ff81 behaviours that launcher/lora-llamacpp.ts works a
     const r = await e.proc;
     expect(r.exitCode).not.toBe(0);
     expect(e.output()).toMatch(/failed to load lora adapter/);
+  });
+
+  it('an adapter shaped for another model stops the engine too; the scan with the base model skips it first', async () => {
+    const other = join(dir, 'other-shapes');
+    await mkdir(join(other, 'wrong'), { recursive: true });
+    const t = (name: string, dims: number[]) => ({ name, dims, data: new Float32Array(dims[0]! * dims[1]!) });
+    const file = join(other, 'wrong', 'adapter_model.gguf');
+    await writeFile(file, writeGGUF({
+      kv: [['general.architecture', str('llama')], ['general.type', str('adapter')], ['adapter.type', str('lora')], ['adapter.lora.alpha', f32(8)]],
+      tensors: [t('output.weight.lora_a', [48, 4]), t('output.weight.lora_b', [4, 108])],
+    }));
+    const scan = await scanLlamaCppLoras(other, inject('tinyModel'));
+    expect(scan.adapters).toEqual([]);
+    expect(scan.skipped[0]!.reason).toMatch(/output\.weight: shapes a 48x4, b 4x108 do not fit the base tensor 64x108/);
+    const e = await startLlamaServer([...base(1), '--lora-scaled', `${file}:0`], { waitReady: false });
+    expect((await e.proc).exitCode).not.toBe(0);
+    expect(e.output()).toMatch(/has incorrect shape/);
+    await rm(other, { recursive: true, force: true });
   });
 });
