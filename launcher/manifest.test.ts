@@ -46,8 +46,10 @@ describe('shipped manifests', () => {
 
   it('all load, with the models the issue asks for', () => {
     expect(shipped.map((m) => m.model.id).sort()).toEqual([
+      'meta/llama-3.1-70b-instruct',
       'meta/llama-3.1-8b-instruct',
       'meta/llama-3.2-11b-vision-instruct',
+      'nvidia/llama-3.2-nv-embedqa-1b-v2',
       'portico/tiny-vlm',
       'qwen/qwen2.5-vl-7b-instruct',
     ]);
