@@ -78,7 +78,11 @@ export function sampleBody(path: string, model = MODEL.id): Record<string, unkno
   switch (path) {
     case '/v1/chat/completions':
     case '/v1/chat/completions/render':
+    case '/v1/messages':
+    case '/v1/messages/count_tokens':
       return chat;
+    case '/v1/responses':
+      return { model, input: 'hi', max_output_tokens: 4 };
     case '/v1/completions':
     case '/v1/completions/render':
       return { model, prompt: 'hi', max_tokens: 4 };
