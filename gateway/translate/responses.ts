@@ -284,7 +284,7 @@ export function chatToResponse(chat: ChatAnswer, req: ResponsesRequest): Respons
  * response.in_progress, then per output item output_item.added, (content_part.added,
  * output_text.delta…, output_text.done, content_part.done | function_call_arguments.delta…,
  * function_call_arguments.done), output_item.done; last response.completed (or .incomplete when
- * max_output_tokens cut it, .failed when the engine failed mid-stream).
+ * max_output_tokens cut it; `error` and response.failed when the engine failed mid-stream).
  */
 export class ResponsesStream implements EventTranslator {
   private seq = 0;
@@ -389,11 +389,15 @@ export class ResponsesStream implements EventTranslator {
     return out + this.ev(type, { response: this.snapshot() });
   }
 
+  /**
+   * An `error` event (the openai SDK's stream helpers reject with it), then `response.failed`, the
+   * final state, for clients that read the events themselves.
+   */
   fail(err: StreamFailure): string {
     this.r.status = 'failed';
     this.r.error = { code: 'server_error', message: err.message };
     this.r.usage = usageOf(this.usage);
-    return this.ev('response.failed', { response: this.snapshot() });
+    return this.ev('error', { code: err.code ?? 'server_error', message: err.message, param: null }) + this.ev('response.failed', { response: this.snapshot() });
   }
 }
 
