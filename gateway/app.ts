@@ -1,7 +1,7 @@
 // createApp(deps) → the Hono app. The route table below is the one place routes are declared:
 // auth, admission and the tests' route × credential matrix all read it.
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
-import type { Readable } from 'node:stream';
+import { pipeline, Readable } from 'node:stream';
 import type { z } from 'zod';
 import type { ServedModel } from '../launcher/engines/types.js';
 import type { Settings } from '../launcher/config.js';
@@ -24,6 +24,9 @@ import {
 import type { Upstream } from './upstream.js';
 import type { EngineDialect } from '../launcher/engines/types.js';
 import { sseFromUpstream, SSE_HEADERS, takeStreamHooks } from './sse.js';
+import { planChat, toolCallCompletion, toolCallEvents } from './tools.js';
+import { applyNvext } from './nvext.js';
+import { mirrorReasoningJson, ReasoningSse } from './reasoning.js';
 import type { Logger } from 'pino';
 import { Metrics, METRICS_CONTENT_TYPE } from './metrics.js';
 import { observe, type RequestObservation } from './observe.js';
@@ -85,6 +88,10 @@ export type EngineAnswer = { json: Uint8Array<ArrayBuffer>; status: number } | {
 export interface EngineCallOptions {
   /** Run the media guard: on a chat body (true), or through a function that lends it other parts. */
   media?: boolean | ((media: MediaNormalizer, signal: AbortSignal) => Promise<boolean>);
+  /** A chat completions body: tool-choice enforcement and reasoning names (gateway/tools.ts, reasoning.ts). */
+  chat?: boolean;
+  /** Translate NIM's `nvext` for the engine (gateway/nvext.ts). */
+  nvext?: boolean;
 }
 
 export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables }>; routes: RouteSpec[] } {
@@ -129,7 +136,11 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
     chargeTokens(c, limiter, body);
     requireReady();
     const signal = c.req.raw.signal;
-    const changed = !opts.media || !deps.media ? false : opts.media === true ? await deps.media.normalize(body, signal) : await opts.media(deps.media, signal);
+    const nvext = opts.nvext ? applyNvext(body, deps.engine.dialect) : false;
+    const media = !opts.media || !deps.media ? false : opts.media === true ? await deps.media.normalize(body, signal) : await opts.media(deps.media, signal);
+    const changed = media || nvext;
+    // Tool calls the engine cannot force itself are enforced here (gateway/tools.ts).
+    const plan = opts.chat ? planChat(body, deps.engine.dialect) : undefined;
     const obs = c.get('obs');
     const res = await obs.engine(() =>
       upstream.request({
@@ -137,18 +148,34 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
         path,
         headers: { 'content-type': 'application/json', 'x-request-id': c.get('requestId') },
         // Unchanged requests go out as the client's own bytes: no re-serialization.
-        body: changed || raw === undefined ? JSON.stringify(body) : raw,
+        body: plan?.rewritten ? JSON.stringify(plan.engineBody) : changed || raw === undefined ? JSON.stringify(body) : raw,
         signal,
       }),
     );
     if (res.statusCode >= 400) throw engineError(res.statusCode, await obs.engineFailure(res));
+    if (plan?.enforced) {
+      const answer = toolCallCompletion((await obs.engine(() => res.body.json())) as Record<string, unknown>, plan.enforced);
+      if (plan.enforced.stream) {
+        const events = Readable.from([Buffer.from(toolCallEvents(answer, plan.enforced))]);
+        return { stream: sseFromUpstream(events, [obs.stream(), ...takeStreamHooks(c)]) };
+      }
+      const out = new Uint8Array(Buffer.from(JSON.stringify(answer)));
+      obs.body(out);
+      settleTokens(c, limiter, out);
+      return { json: out, status: 200 };
+    }
     if (body.stream === true) {
       // One stream carries everything that follows it: metrics, then what middleware registered
       // (admission slot + idle guard, rate-limit usage). Middleware never re-wraps it.
-      return { stream: sseFromUpstream(res.body as unknown as Readable, [obs.stream(), ...takeStreamHooks(c)]) };
+      // Chat deltas carry reasoning under both names (gateway/reasoning.ts); pipeline ties the
+      // transform's teardown to the engine body's.
+      const engineBody = res.body as unknown as Readable;
+      const source = opts.chat ? pipeline(engineBody, new ReasoningSse(), () => {}) : engineBody;
+      return { stream: sseFromUpstream(source, [obs.stream(), ...takeStreamHooks(c)]) };
     }
     // A Uint8Array (a view, no copy): node-server writes it in one call on its fast path.
-    const buf = new Uint8Array(await obs.engine(() => res.body.arrayBuffer()));
+    const engineBuf = new Uint8Array(await obs.engine(() => res.body.arrayBuffer()));
+    const buf = opts.chat ? mirrorReasoningJson(engineBuf) : engineBuf;
     obs.body(buf);
     settleTokens(c, limiter, buf);
     return { json: buf, status: res.statusCode };
@@ -156,7 +183,7 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
 
   /** Validate, normalize media, forward; JSON back, or SSE bytes as they arrive. */
   const forward =
-    (path: string, schema: z.ZodType, opts: { media?: boolean } = {}) =>
+    (path: string, schema: z.ZodType, opts: EngineCallOptions = {}) =>
     async (c: Context): Promise<Response> => {
       const { raw, value } = await readJson(c, limit);
       const body = parseBody(schema, value) as Record<string, unknown>;
@@ -197,8 +224,8 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
       inference: false,
       handler: (c) => c.json({ object: 'list', data: canUseModel(c, model.id) ? [modelCard(model, created)] : [] }),
     },
-    { method: 'POST', path: '/v1/chat/completions', access: 'protected', inference: true, handler: forward('/v1/chat/completions', chatCompletionRequest, { media: true }) },
-    { method: 'POST', path: '/v1/completions', access: 'protected', inference: true, handler: forward('/v1/completions', completionRequest) },
+    { method: 'POST', path: '/v1/chat/completions', access: 'protected', inference: true, handler: forward('/v1/chat/completions', chatCompletionRequest, { media: true, chat: true, nvext: true }) },
+    { method: 'POST', path: '/v1/completions', access: 'protected', inference: true, handler: forward('/v1/completions', completionRequest, { nvext: true }) },
     { method: 'POST', path: '/v1/embeddings', access: 'protected', inference: true, handler: forward('/v1/embeddings', embeddingRequest) },
     { method: 'POST', path: '/tokenize', access: 'protected', inference: false, handler: viaDialect(tokenizeRequest, (r, s) => dialectNow().tokenize(r, s)) },
     { method: 'POST', path: '/detokenize', access: 'protected', inference: false, handler: viaDialect(detokenizeRequest, (r, s) => dialectNow().detokenize(r, s)) },

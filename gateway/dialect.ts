@@ -79,13 +79,35 @@ export function engineError(status: number, text: string): PorticoError {
   });
 }
 
-/** vLLM and trtllm-serve already speak the NIM shapes: pass through. */
+/**
+ * vLLM (v0.11.0) speaks the NIM tokenize shapes: pass through. It has no render routes (added to
+ * vLLM after v0.11.0), so render is its /tokenize (which applies the chat template to `messages`)
+ * followed by /detokenize of those ids: the same prompt text and ids a render route returns.
+ */
 export function openaiDialect(up: Upstream): Dialect {
+  const tokenize = (req: TokenizeRequest | Record<string, unknown>, call: EngineCall) => postJson(up, '/tokenize', req, call) as Promise<TokenizeResult>;
+  const render = async (req: Record<string, unknown>, call: EngineCall) => {
+    const tok = await tokenize(req, call);
+    const { prompt } = (await postJson(up, '/detokenize', { model: req.model, tokens: tok.tokens }, call)) as { prompt: string };
+    return { prompt, prompt_token_ids: tok.tokens };
+  };
   return {
-    tokenize: (req, call) => postJson(up, '/tokenize', req, call) as Promise<TokenizeResult>,
+    tokenize,
     detokenize: (req, call) => postJson(up, '/detokenize', req, call) as Promise<{ prompt: string }>,
-    renderChat: (req, call) => postJson(up, '/v1/chat/completions/render', req, call),
-    renderCompletion: (req, call) => postJson(up, '/v1/completions/render', req, call),
+    renderChat: render,
+    renderCompletion: render,
+  };
+}
+
+/** trtllm-serve 1.3.0rc3 has no /tokenize, /detokenize or render routes: say so, clearly. */
+export function trtllmDialect(): Dialect {
+  const missing = (what: string) => () =>
+    Promise.reject(new PorticoError('not_implemented', `${what} is not available with the TensorRT-LLM engine (trtllm-serve 1.3.0rc3 has no such route)`));
+  return {
+    tokenize: missing('Tokenization'),
+    detokenize: missing('Detokenization'),
+    renderChat: missing('Prompt rendering'),
+    renderCompletion: missing('Prompt rendering'),
   };
 }
 
@@ -122,5 +144,6 @@ export function llamaCppDialect(up: Upstream, maxModelLen: () => number): Dialec
 }
 
 export function createDialect(kind: EngineDialect, up: Upstream, maxModelLen: () => number): Dialect {
-  return kind === 'llamacpp' ? llamaCppDialect(up, maxModelLen) : openaiDialect(up);
+  if (kind === 'llamacpp') return llamaCppDialect(up, maxModelLen);
+  return kind === 'trtllm' ? trtllmDialect() : openaiDialect(up);
 }

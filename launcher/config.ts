@@ -40,6 +40,10 @@ const ENV = {
   NIM_PIPELINE_PARALLEL_SIZE: int(1, 1024).optional(),
   NIM_PASSTHROUGH_ARGS: z.string().optional(),
   NIM_PEFT_SOURCE: z.string().optional(),
+  // Override the model's declarations (engine parser names; a Jinja template file).
+  NIM_TOOL_CALL_PARSER: z.string().regex(/^[\w.-]+$/, 'expected a parser name like llama3_json or hermes').optional(),
+  NIM_REASONING_PARSER: z.string().regex(/^[\w.-]+$/, 'expected a parser name like deepseek_r1').optional(),
+  NIM_CHAT_TEMPLATE: z.string().min(1).optional(),
   NIM_CACHE_PATH: z.string().min(1).optional(),
   NIM_ENGINE_URL: z.url({ protocol: /^https?$/ }).optional(),
   NIM_ENGINE_START_TIMEOUT: int(1).default(3600),
@@ -118,6 +122,8 @@ export interface Settings {
   pipelineParallelSize: number | undefined;
   passthroughArgs: string | undefined;
   peftSource: string | undefined;
+  /** NIM_TOOL_CALL_PARSER / NIM_REASONING_PARSER / NIM_CHAT_TEMPLATE: over the manifest's. */
+  chat: { toolCallParser: string | undefined; reasoningParser: string | undefined; chatTemplate: string | undefined };
   cachePath: string;
   engineUrl: string | undefined;
   engineStartTimeoutS: number;
@@ -227,6 +233,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     pipelineParallelSize: r.NIM_PIPELINE_PARALLEL_SIZE,
     passthroughArgs: r.NIM_PASSTHROUGH_ARGS,
     peftSource: r.NIM_PEFT_SOURCE,
+    chat: { toolCallParser: r.NIM_TOOL_CALL_PARSER, reasoningParser: r.NIM_REASONING_PARSER, chatTemplate: r.NIM_CHAT_TEMPLATE },
     cachePath: r.NIM_CACHE_PATH ?? join(homedir(), '.cache', 'portico'),
     engineUrl: r.NIM_ENGINE_URL?.replace(/\/+$/, ''),
     engineStartTimeoutS: r.NIM_ENGINE_START_TIMEOUT,

@@ -50,7 +50,7 @@ describe('vllm adapter', () => {
       '--served-model-name', 'qwen',
       '--tensor-parallel-size', '1', '--pipeline-parallel-size', '2',
       '--quantization', 'fp8',
-      '--enable-lora', '--lora-modules', 'sql=/loras/sql',
+      '--enable-lora', '--lora-modules', '{"name":"sql","path":"/loras/sql"}',
       '--limit-mm-per-prompt', '{"image":4}',
       '--max-num-seqs', '16',
       '--max-num-seqs', '8', '--enforce-eager',
@@ -68,8 +68,8 @@ describe('vllm adapter', () => {
 });
 
 describe('trtllm adapter', () => {
-  it('builds `trtllm-serve` with the PyTorch backend', () => {
-    const c = trtllmCommand({ model: 'nvidia/Llama-3.1-8B-Instruct-FP8', servedName: 'meta/llama-3.1-8b-instruct', port: 9002, tp: 2, pp: 1, maxModelLen: 8192, passthrough: ['--max_batch_size', '64'] });
+  it('builds `trtllm-serve` with the PyTorch backend, metrics and LoRA in the --config YAML', () => {
+    const c = trtllmCommand({ configPath: '/cache/trtllm/abc.yaml', model: 'nvidia/Llama-3.1-8B-Instruct-FP8', servedName: 'meta/llama-3.1-8b-instruct', port: 9002, tp: 2, pp: 1, maxModelLen: 8192, passthrough: ['--max_batch_size', '64'] });
     expect(c).toEqual({
       kind: 'tensorrt_llm',
       command: 'trtllm-serve',
@@ -77,19 +77,22 @@ describe('trtllm adapter', () => {
         'nvidia/Llama-3.1-8B-Instruct-FP8',
         '--host', '127.0.0.1',
         '--port', '9002',
-        '--served_model_name', 'meta/llama-3.1-8b-instruct',
         '--backend', 'pytorch',
         '--tp_size', '2',
         '--pp_size', '1',
         '--max_seq_len', '8192',
+        '--config', '/cache/trtllm/abc.yaml',
         '--max_batch_size', '64',
       ],
       env: { DO_NOT_TRACK: '1' },
       host: '127.0.0.1',
       port: 9002,
       healthPath: '/health',
-      dialect: 'openai',
+      dialect: 'trtllm',
+      files: [{ path: '/cache/trtllm/abc.yaml', content: 'return_perf_metrics: true\n' }],
     });
+    const lora = trtllmCommand({ configPath: '/c.yaml', model: 'm', servedName: 'm', port: 1, tp: 1, pp: 1, lora: true, loraModules: [{ name: 'sql', path: '/loras/sql' }] });
+    expect(lora.files?.[0]?.content).toBe('return_perf_metrics: true\nlora_config:\n  lora_dir:\n    - /loras/sql\n  lora_ckpt_source: hf\n  max_lora_rank: 64\n  max_loras: 1\n  max_cpu_loras: 1\n');
   });
 });
 

@@ -9,7 +9,7 @@ import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { z } from 'zod';
-import type { EngineKind } from './engines/types.js';
+import type { ChatFeatures, EngineKind } from './engines/types.js';
 
 /** Engines in NIM's preference order (TensorRT-LLM over vLLM); llama.cpp is the CPU fallback. */
 export const ENGINES = ['tensorrt_llm', 'vllm', 'llamacpp'] as const satisfies readonly EngineKind[];
@@ -88,6 +88,8 @@ export interface ModelInfo {
   kvBytesPerToken?: number | undefined;
   vision?: { maxImagesPerPrompt: number } | undefined;
   aliases: string[];
+  /** Per engine: tool-call / reasoning parser names and a chat template file (absolute). */
+  chat?: Partial<Record<EngineKind, ChatFeatures>> | undefined;
 }
 
 export interface Manifest {
@@ -222,6 +224,11 @@ const kvSchema = z.strictObject({
   bytes_per_value: z.number().positive().default(2),
 });
 
+// A parser name for every engine, or one per engine (their registries name things differently:
+// vLLM `deepseek_r1`, trtllm-serve `deepseek-r1`).
+const parserName = z.string().regex(/^[\w.-]+$/, 'expected a parser name');
+const perEngine = z.union([parserName, z.partialRecord(engineEnum, parserName)]);
+
 const porticoSchema = z.strictObject({
   version: z.literal(1),
   model: z
@@ -240,6 +247,12 @@ const porticoSchema = z.strictObject({
       modalities: z.array(z.enum(['text', 'image'])).default(['text']),
       max_images_per_prompt: intLike(0).optional(),
       description: z.string().optional(),
+      tool_call_parser: perEngine.optional(),
+      reasoning_parser: perEngine.optional(),
+      chat_template: z.string().min(1).optional(),
+      // Engines that refuse this model outright (e.g. an architecture the pinned version dropped):
+      // their profiles are listed as incompatible with this reason.
+      unsupported: z.partialRecord(engineEnum, z.string().min(1)).optional(),
     })
     .refine((m) => !(m.kv_cache && m.kv_bytes_per_token), { message: 'give kv_cache or kv_bytes_per_token, not both' }),
   profiles: z.array(profileSchema).min(1, 'a manifest needs at least one profile'),
@@ -398,7 +411,7 @@ function fromPortico(obj: Record<string, unknown>, file: string): Manifest {
       number_of_gpus: p.llm_engine === 'llamacpp' ? 0 : (p.number_of_gpus ?? p.tp * p.pp),
       feat_lora: p.feat_lora,
     };
-    return makeProfile(tags, { args: p.args, env: p.env, source: resolveSource(p.source, dir), mmproj: resolveSource(p.mmproj, dir), description: p.description });
+    return makeProfile(tags, { args: p.args, env: p.env, source: resolveSource(p.source, dir), mmproj: resolveSource(p.mmproj, dir), description: p.description, unsupported: m.unsupported?.[p.llm_engine] });
   });
   checkDuplicates(profiles, file);
   return {
@@ -416,9 +429,34 @@ function fromPortico(obj: Record<string, unknown>, file: string): Manifest {
       bytesPerWeight: { ...DEFAULT_BYTES_PER_WEIGHT, ...m.bytes_per_weight },
       kvBytesPerToken: kv,
       vision,
+      chat: chatDeclarations(m, dir, file),
     },
     profiles,
   };
+}
+
+type ParserDecl = string | Partial<Record<EngineKind, string>> | undefined;
+
+/** The model's tool/reasoning/template declarations, spread per engine. */
+function chatDeclarations(m: { tool_call_parser?: ParserDecl; reasoning_parser?: ParserDecl; chat_template?: string | undefined }, dir: string, file: string): Manifest['model']['chat'] {
+  if (!m.tool_call_parser && !m.reasoning_parser && !m.chat_template) return undefined;
+  const pick = (d: ParserDecl, e: EngineKind) => (typeof d === 'string' ? d : d?.[e]);
+  let template: string | undefined;
+  if (m.chat_template) {
+    template = resolve(dir, m.chat_template);
+    if (!existsSync(template)) throw new ManifestError(`${file}: model.chat_template: no such file ${m.chat_template}`);
+  }
+  const out: Partial<Record<EngineKind, ChatFeatures>> = {};
+  for (const e of ENGINES) {
+    const f: ChatFeatures = {};
+    const tool = pick(m.tool_call_parser, e);
+    const reasoning = pick(m.reasoning_parser, e);
+    if (tool) f.toolCallParser = tool;
+    if (reasoning) f.reasoningParser = reasoning;
+    if (template) f.chatTemplate = template;
+    if (Object.keys(f).length) out[e] = f;
+  }
+  return out;
 }
 
 function checkDuplicates(profiles: Profile[], file: string): void {

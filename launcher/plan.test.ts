@@ -198,6 +198,7 @@ describe('buildEngineCommand', () => {
       '--tensor-parallel-size', '4', '--pipeline-parallel-size', '1',
       '--max-model-len', '8192',
       '--quantization', 'fp8',
+      '--enable-auto-tool-choice', '--tool-call-parser', 'llama3_json',
       '--max-num-seqs', '64',
     ]);
     expect(c.env).toEqual({ VLLM_NO_USAGE_STATS: '1', DO_NOT_TRACK: '1', CUDA_DEVICE_ORDER: 'PCI_BUS_ID', CUDA_VISIBLE_DEVICES: '0,1,2,3', HF_HOME: join(CACHE, 'huggingface') });
@@ -213,8 +214,8 @@ describe('buildEngineCommand', () => {
     expect(c.args).toEqual([
       'nvidia/Llama-3.1-8B-Instruct-FP8',
       '--host', '127.0.0.1', '--port', '7001',
-      '--served_model_name', 'meta/llama-3.1-8b-instruct',
       '--backend', 'pytorch', '--tp_size', '2', '--pp_size', '1', '--max_seq_len', '131072',
+      '--config', join(CACHE, 'trtllm', `${chosen.profile.id.slice(0, 12)}.yaml`),
     ]);
   });
 
@@ -263,6 +264,7 @@ describe('planLaunch (dry run)', () => {
       '--tensor-parallel-size', '1', '--pipeline-parallel-size', '1',
       '--max-model-len', '8192',
       '--quantization', 'fp8',
+      '--enable-auto-tool-choice', '--tool-call-parser', 'llama3_json',
     ]);
     expect(plan.model).toEqual({ id: 'meta/llama-3.1-8b-instruct', root: 'hf://meta-llama/Llama-3.1-8B-Instruct', maxModelLen: 8192 });
     expect(lines.some((l) => l.startsWith('[profile] selected vllm-generic-fp8-tp1-pp1-throughput'))).toBe(true);

@@ -7,9 +7,10 @@
 // llama.cpp manifest; else a NIM_MODEL_PATH that names a shipped manifest's model (id, alias,
 // source, or a local directory named like it) gets that manifest; else a NIM_MODEL_PATH nobody
 // describes gets generic vLLM profiles; else (unset) the CPU demo model.
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { parse as shellParse } from 'shell-quote';
+import { chatFeatures } from './chat-features.js';
 import { ConfigError, type Settings } from './config.js';
 import { llamaCppCommand } from './engines/llamacpp.js';
 import { trtllmCommand } from './engines/trtllm.js';
@@ -201,6 +202,8 @@ export interface EngineInputs {
   loraModules?: { name: string; path: string }[] | undefined;
   /** The launcher's env, to tell whether HF_HOME is already set. */
   parentEnv: NodeJS.ProcessEnv;
+  /** The weights carry their own quantization_config (vLLM must not be given another). */
+  checkpointQuantized?: boolean | undefined;
 }
 
 /** Pure: the chosen profile + settings → the engine command. */
@@ -225,6 +228,7 @@ export function buildEngineCommand(i: EngineInputs): EngineCommand {
     tp: chosen.tp,
     pp: chosen.pp,
     maxModelLen: chosen.maxModelLen,
+    chat: chatFeatures(manifest, profile.tags.llm_engine, settings),
     profileArgs: profile.args,
     passthrough,
     env,
@@ -237,9 +241,15 @@ export function buildEngineCommand(i: EngineInputs): EngineCommand {
         lora: profile.tags.feat_lora,
         loraModules: i.loraModules,
         maxImagesPerPrompt: images,
+        checkpointQuantized: i.checkpointQuantized,
       });
     case 'tensorrt_llm':
-      return trtllmCommand(common);
+      return trtllmCommand({
+        ...common,
+        configPath: join(settings.cachePath, 'trtllm', `${profile.id.slice(0, 12)}.yaml`),
+        lora: profile.tags.feat_lora,
+        loraModules: i.loraModules,
+      });
     case 'llamacpp': {
       const cmd = llamaCppCommand({
         binary: i.command,
@@ -249,10 +259,29 @@ export function buildEngineCommand(i: EngineInputs): EngineCommand {
         port: i.port,
         contextLength: chosen.maxModelLen ?? 2048,
         threads: settings.engineThreads,
+        chat: common.chat,
         extraArgs: [...profile.args, ...passthrough],
       });
       return { ...cmd, env: { ...cmd.env, ...env } };
     }
+  }
+}
+
+/** Does a local Hugging Face checkpoint declare its own quantization (config.json quantization_config)? */
+export function hasQuantizationConfig(model: string): boolean {
+  try {
+    const cfg = JSON.parse(readFileSync(join(model, 'config.json'), 'utf8')) as { quantization_config?: unknown };
+    return cfg.quantization_config !== undefined;
+  } catch {
+    return false;
+  }
+}
+
+/** Files the engine reads at start (trtllm-serve's --config YAML), written just before the spawn. */
+export function writeEngineFiles(engine: EngineCommand): void {
+  for (const f of engine.files ?? []) {
+    mkdirSync(dirname(f.path), { recursive: true });
+    writeFileSync(f.path, f.content);
   }
 }
 
@@ -281,7 +310,21 @@ export async function listProfiles(settings: Settings, ctx: { env?: NodeJS.Proce
   const env = ctx.env ?? process.env;
   const { manifest } = resolveManifest(settings, ctx.root);
   const system = await probeSystem(settings, env, ctx.root);
-  return listProfileGroups(manifest, system, selectOptions(settings));
+  return withChatFeatures(listProfileGroups(manifest, system, selectOptions(settings)), manifest, settings);
+}
+
+/** Each listed profile's tool-call / reasoning parser and chat template (or why they are refused). */
+function withChatFeatures(l: ProfileListing, manifest: Manifest, settings: Settings): ProfileListing {
+  const engineOf = new Map(manifest.profiles.map((p) => [p.id, p.tags.llm_engine]));
+  const add = (p: ProfileListing['runnable'][number]) => {
+    try {
+      p.chat = { ...chatFeatures(manifest, engineOf.get(p.id) ?? 'vllm', settings) };
+    } catch (err) {
+      p.chat = { error: (err as Error).message };
+    }
+  };
+  [...l.runnable, ...l.lowMemory, ...l.incompatible].forEach(add);
+  return l;
 }
 
 export async function planLaunch(settings: Settings, ctx: PlanContext & { root?: string | undefined }): Promise<LaunchPlan> {
@@ -293,7 +336,7 @@ export async function planLaunch(settings: Settings, ctx: PlanContext & { root?:
   const selection = selectProfile(manifest, system, opts);
   const chosen = selection.chosen;
   const profile = chosen.profile;
-  const listing = listProfileGroups(manifest, system, opts);
+  const listing = withChatFeatures(listProfileGroups(manifest, system, opts), manifest, settings);
 
   ctx.log(`[profile] manifest ${manifest.file} (${resolved.how})`);
   ctx.log(`[profile] GPUs: ${system.gpus.length ? describeGpus(system.gpus) : 'none'} — ${system.gpuSource ?? ''}`);
@@ -333,7 +376,11 @@ export async function planLaunch(settings: Settings, ctx: PlanContext & { root?:
   const loraModules = profile.tags.feat_lora ? findLoraAdapters(settings.peftSource) : [];
   if (profile.tags.feat_lora && settings.peftSource && !loraModules.length) ctx.log(`[profile] NIM_PEFT_SOURCE=${settings.peftSource}: no adapter directories (with adapter_config.json) found`);
 
-  const engine = buildEngineCommand({ manifest, chosen, settings, port: ctx.enginePort, model, mmproj, command, loraModules, parentEnv: env });
+  // A profile with its own checkpoint (an FP8 / NVFP4 export) or a local directory whose config
+  // says how it is quantized: vLLM reads the method from the checkpoint.
+  const checkpointQuantized = (profile.source !== undefined && !resolved.sourceOverride) || hasQuantizationConfig(model);
+  const engine = buildEngineCommand({ manifest, chosen, settings, port: ctx.enginePort, model, mmproj, command, loraModules, parentEnv: env, checkpointQuantized });
+  if (!ctx.dryRun) writeEngineFiles(engine);
   const servedName = settings.servedModelName ?? manifest.model.servedName;
   return {
     profile: {
@@ -345,6 +392,7 @@ export async function planLaunch(settings: Settings, ctx: PlanContext & { root?:
       manifest: manifest.file,
       model: manifest.model.id,
       ...(chosen.gpus.length ? { gpus: chosen.gpus.map((g) => g.cudaId) } : {}),
+      chat: chatFeatures(manifest, profile.tags.llm_engine, settings),
     },
     engine,
     model: { id: servedName, root: source, maxModelLen: chosen.maxModelLen ?? 0 },

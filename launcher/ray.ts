@@ -19,7 +19,8 @@ import { vllmCommand } from './engines/vllm.js';
 import { loadGpuCatalog, probeGpus, which } from './gpus.js';
 import type { Logger } from './logger.js';
 import { gpuCatalogFile, nimTags, type Profile } from './manifest.js';
-import { engineModelArg, PlanError, resolveManifest, splitPassthrough } from './plan.js';
+import { chatFeatures } from './chat-features.js';
+import { engineModelArg, findLoraAdapters, hasQuantizationConfig, PlanError, resolveManifest, splitPassthrough } from './plan.js';
 import { freePort, serve } from './serve.js';
 import { spawnEngine, type EngineProcess } from './supervise.js';
 
@@ -125,6 +126,7 @@ export function planRayHead(
     profile = vllm.find((p) => p.tags.tp * p.tags.pp === tp * pp) ?? vllm[0];
   }
   if (!profile) throw new PlanError(`--ray-head runs vLLM over Ray; ${manifest.file} has no vLLM profile (${resolved.how})`);
+  if (profile.unsupported && !settings.manifestAllowUnsafe) throw new PlanError(`--ray-head: ${profile.name}: ${profile.unsupported} (NIM_MANIFEST_ALLOW_UNSAFE=1 starts it anyway)`);
   const source = resolved.sourceOverride ?? profile.source ?? manifest.model.source;
   if (/^(ngc|portico):\/\//i.test(source)) throw new PlanError(`${profile.name}: weights at ${source} cannot be served by vLLM over Ray; set NIM_MODEL_PATH to a local copy or a Hugging Face id`);
   const servedName = settings.servedModelName ?? manifest.model.servedName;
@@ -139,7 +141,10 @@ export function planRayHead(
     pp,
     maxModelLen: settings.maxModelLen,
     precision: profile.tags.precision,
+    checkpointQuantized: (profile.source !== undefined && !resolved.sourceOverride) || hasQuantizationConfig(engineModelArg(source)),
     lora: profile.tags.feat_lora,
+    loraModules: profile.tags.feat_lora ? findLoraAdapters(settings.peftSource) : [],
+    chat: chatFeatures(manifest, 'vllm', settings),
     profileArgs: [...profile.args, '--distributed-executor-backend', 'ray'],
     passthrough: splitPassthrough(settings.passthroughArgs),
     env,

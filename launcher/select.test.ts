@@ -18,7 +18,10 @@ const catalog = loadGpuCatalog(gpuCatalogFile());
 const manifests = loadShippedManifests();
 const byId = (id: string): Manifest => manifests.find((m) => m.model.id === id)!;
 const LLAMA = byId('meta/llama-3.1-8b-instruct');
-const VISION = byId('meta/llama-3.2-11b-vision-instruct');
+// Llama 3.2 Vision's profiles are refused by the pinned vLLM (manifest `unsupported`); the same
+// profiles without that mark still exercise GPU-specific selection and the memory estimate.
+const VISION_SHIPPED = byId('meta/llama-3.2-11b-vision-instruct');
+const VISION: Manifest = { ...VISION_SHIPPED, profiles: VISION_SHIPPED.profiles.map((p) => ({ ...p, unsupported: undefined })) };
 const QWEN = byId('qwen/qwen2.5-vl-7b-instruct');
 const DEMO = byId('portico/tiny-vlm');
 
@@ -166,6 +169,12 @@ describe('selection over simulated inventories (llama-3.1-8b-instruct unless not
     expect(() => pick(VISION, sys(smi('A100_40')))).toThrow(
       'no profile of meta/llama-3.2-11b-vision-instruct can run on 1× A100 (40.0 GiB) with max_model_len 131072 (2 profiles low on GPU memory); vllm-a100-bf16-tp1-pp1-throughput fits with NIM_MAX_MODEL_LEN=98304',
     );
+  });
+
+  it('9c. shipped Llama 3.2 Vision: every profile is vLLM, which v0.11.0 refuses for Mllama: listed as incompatible with why', () => {
+    expect(() => pick(VISION_SHIPPED, sys(smi(...times(8, 'H100'))))).toThrow(/no profile of meta\/llama-3\.2-11b-vision-instruct can run/);
+    const evals = evaluateProfiles(VISION_SHIPPED, sys(smi(...times(8, 'H100'))), { preference: 'latency', lora: false, allowUnsafe: false });
+    expect(evals.map((e) => [e.status, e.reason])).toEqual(VISION_SHIPPED.profiles.map(() => ['incompatible', 'vLLM v0.11.0 no longer supports Llama 3.2 Vision (MllamaForConditionalGeneration, last in v0.10.2)']));
   });
 
   it('10. CUDA_VISIBLE_DEVICES=3 on 8× H100: one GPU, so the tp1 FP8 profile on GPU 3', () => {

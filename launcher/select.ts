@@ -378,6 +378,8 @@ export interface ListedProfile {
   /** low_memory: the max_model_len that fits. */
   fitMaxModelLen?: number | undefined;
   gpus: string[];
+  /** Tool-call / reasoning parsers and chat template the engine would start with (plan.ts fills it). */
+  chat?: Record<string, string> | undefined;
 }
 
 export interface ProfileListing {

@@ -59,15 +59,38 @@ export const TINY_IMAGE_SIZE = 32;
 export const TINY_PATCH_SIZE = 8;
 const MM_HIDDEN = 64;
 
+// ChatML, tools-capable in the Hermes / Qwen2.5 format (tools listed in the system turn inside
+// <tools></tools>, calls as <tool_call>{"name", "arguments"}</tool_call>, results as <tool_response>
+// in a user turn), so llama-server --jinja renders `tools`, tool-call messages and `tool` results.
+// Without tools it renders exactly the plain ChatML it always did (same prompt tokens).
 export const TINY_CHAT_TEMPLATE =
-  "{%- for message in messages -%}" +
-  "{{- '<|im_start|>' + message['role'] + '\\n' -}}" +
-  "{%- if message['content'] is string -%}{{- message['content'] -}}" +
   // typed content (list of parts): llama-server flattens parts to a string itself, but other
   // renderers may not; text parts are concatenated, anything else is dropped.
-  "{%- elif message['content'] -%}{%- for part in message['content'] -%}" +
-  "{%- if part['type'] == 'text' -%}{{- part['text'] -}}{%- endif -%}{%- endfor -%}{%- endif -%}" +
-  "{{- '<|im_end|>' + '\\n' -}}" +
+  "{%- macro text(content) -%}{%- if content is string -%}{{- content -}}" +
+  "{%- elif content -%}{%- for part in content -%}" +
+  "{%- if part['type'] == 'text' -%}{{- part['text'] -}}{%- endif -%}{%- endfor -%}{%- endif -%}{%- endmacro -%}" +
+  "{%- if tools -%}{{- '<|im_start|>system\\n' -}}" +
+  "{%- if messages and messages[0]['role'] == 'system' -%}{{- text(messages[0]['content']) + '\\n\\n' -}}{%- endif -%}" +
+  "{{- '# Tools\\n\\nYou may call one or more functions to assist with the user query.\\n\\nYou are provided with function signatures within <tools></tools> XML tags:\\n<tools>' -}}" +
+  "{%- for tool in tools -%}{{- '\\n' + (tool | tojson) -}}{%- endfor -%}" +
+  "{{- '\\n</tools>\\n\\nFor each function call, return a json object with function name and arguments within <tool_call></tool_call> XML tags:\\n<tool_call>\\n{\"name\": <function-name>, \"arguments\": <args-json-object>}\\n</tool_call><|im_end|>\\n' -}}" +
+  "{%- endif -%}" +
+  "{%- for message in messages -%}" +
+  "{%- if tools and loop.first and message['role'] == 'system' -%}" +
+  "{%- elif message['role'] == 'tool' -%}" +
+  "{%- if loop.first or messages[loop.index0 - 1]['role'] != 'tool' -%}{{- '<|im_start|>user' -}}{%- endif -%}" +
+  "{{- '\\n<tool_response>\\n' + text(message['content']) + '\\n</tool_response>' -}}" +
+  "{%- if loop.last or messages[loop.index0 + 1]['role'] != 'tool' -%}{{- '<|im_end|>\\n' -}}{%- endif -%}" +
+  "{%- else -%}" +
+  "{{- '<|im_start|>' + message['role'] + '\\n' + text(message['content']) -}}" +
+  "{%- if message['tool_calls'] -%}{%- for call in message['tool_calls'] -%}" +
+  "{%- if call['function'] is defined -%}{%- set call = call['function'] -%}{%- endif -%}" +
+  "{{- '\\n<tool_call>\\n{\"name\": \"' + call['name'] + '\", \"arguments\": ' -}}" +
+  "{%- if call['arguments'] is string -%}{{- call['arguments'] -}}{%- else -%}{{- call['arguments'] | tojson -}}{%- endif -%}" +
+  "{{- '}\\n</tool_call>' -}}" +
+  "{%- endfor -%}{%- endif -%}" +
+  "{{- '<|im_end|>\\n' -}}" +
+  "{%- endif -%}" +
   "{%- endfor -%}" +
   "{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\\n' -}}{%- endif -%}";
 

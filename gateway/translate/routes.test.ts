@@ -98,17 +98,22 @@ describe('POST /v1/responses on llama.cpp: translated over chat completions', ()
 });
 
 describe('POST /v1/responses on vLLM/trtllm (simulation: a fake engine)', () => {
-  it('passes the client bytes through to the engine /v1/responses and its answer back', async () => {
+  it('simulation: passes the client bytes through to the engine /v1/responses and its answer back', async () => {
     const answer = JSON.stringify({ id: 'resp_engine', object: 'response', status: 'completed', output: [] });
     engine.on('/v1/responses', (_q, res) => void res.writeHead(200, { 'content-type': 'application/json' }).end(answer));
     const raw = '{"model":"test-model","input":"x",  "reasoning":{"effort":"low"}}';
-    const res = await post(app({ engine: { dialect: 'openai' } }), '/v1/responses', raw);
-    expect(res.status).toBe(200);
-    expect(await res.text()).toBe(answer);
-    expect(engineCalls().map((r) => [r.url, r.body])).toEqual([['/v1/responses', raw]]);
+    for (const dialect of ['openai', 'trtllm'] as const) {
+      const res = await post(app({ engine: { dialect } }), '/v1/responses', raw);
+      expect(res.status).toBe(200);
+      expect(await res.text()).toBe(answer);
+    }
+    expect(engineCalls().map((r) => [r.url, r.body])).toEqual([
+      ['/v1/responses', raw],
+      ['/v1/responses', raw],
+    ]);
   });
 
-  it('input_image URLs go through the media guard and reach the engine as data: URIs', async () => {
+  it('simulation: input_image URLs go through the media guard and reach the engine as data: URIs', async () => {
     engine.on('/v1/responses', (_q, res) => void res.writeHead(200, { 'content-type': 'application/json' }).end('{}'));
     const seen: unknown[] = [];
     const media = {

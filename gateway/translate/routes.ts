@@ -16,7 +16,7 @@ import { chatToResponse, nativeImageView, refuseStateful, responsesRequest, resp
 export interface TranslateDeps {
   readBody(c: Context): Promise<{ raw: Uint8Array; value: unknown }>;
   callEngine(c: Context, path: string, body: Record<string, unknown>, raw: Uint8Array | undefined, opts?: EngineCallOptions): Promise<EngineAnswer>;
-  /** The running engine's dialect: `openai` engines (vLLM, trtllm-serve) serve /v1/responses. */
+  /** The running engine's dialect: vLLM (`openai`) and trtllm-serve serve /v1/responses natively. */
   dialect(): EngineDialect;
   /** Tokens of the rendered chat prompt (model access, readiness and the media guard included). */
   countTokens(c: Context, chat: Record<string, unknown>): Promise<number>;
@@ -43,7 +43,7 @@ export function translatedRoutes(d: TranslateDeps): RouteSpec[] {
     const { raw, value } = await d.readBody(c);
     const req = parseBody(responsesRequest, value);
     refuseStateful(req);
-    if (d.dialect() === 'openai') {
+    if (d.dialect() !== 'llamacpp') {
       // Served natively: passed through, input_image URLs checked and inlined by the media guard.
       const body = req as Record<string, unknown>;
       const images = nativeImageView(body);
@@ -52,14 +52,14 @@ export function translatedRoutes(d: TranslateDeps): RouteSpec[] {
       if ('stream' in answer) return c.body(answer.stream, 200, SSE_HEADERS);
       return c.body(answer.json, answer.status as 200, { 'content-type': 'application/json' });
     }
-    const answer = await d.callEngine(c, CHAT, responsesToChat(req), undefined, { media: true });
+    const answer = await d.callEngine(c, CHAT, responsesToChat(req), undefined, { media: true, chat: true });
     return reply(c, answer, () => new ResponsesStream(req), (chat) => chatToResponse(chat, req));
   };
 
   const messages = async (c: Context): Promise<Response> => {
     const { value } = await d.readBody(c);
     const req = parseBody(messagesRequest, value);
-    const answer = await d.callEngine(c, CHAT, messagesToChat(req), undefined, { media: true });
+    const answer = await d.callEngine(c, CHAT, messagesToChat(req), undefined, { media: true, chat: true });
     return reply(c, answer, () => new MessagesStream(req), (chat) => chatToMessage(chat, req));
   };
 

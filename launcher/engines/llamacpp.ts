@@ -1,5 +1,5 @@
 // llama.cpp's llama-server: the CPU engine. Pure: inputs → argv.
-import type { EngineCommand } from './types.js';
+import type { ChatFeatures, EngineCommand } from './types.js';
 
 export interface LlamaCppInput {
   binary: string;
@@ -11,6 +11,8 @@ export interface LlamaCppInput {
   /** Parallel slots: each gets contextLength / parallel tokens of context. */
   parallel?: number;
   threads?: number | undefined;
+  /** llama.cpp reads tool calls and reasoning from the chat template itself; only a template file applies. */
+  chat?: ChatFeatures | undefined;
   extraArgs?: string[];
 }
 
@@ -29,6 +31,10 @@ export function llamaCppCommand(i: LlamaCppInput): EngineCommand {
     '--no-ui',
     '--metrics',
     '--slots',
+    // The Jinja engine renders `tools` and parses tool calls and <think> blocks (it is this build's
+    // default; said explicitly so a newer build's default cannot silently drop tool support).
+    '--jinja',
+    ...(i.chat?.chatTemplate ? ['--chat-template-file', i.chat.chatTemplate] : []),
     ...(i.extraArgs ?? []),
   ];
   return {

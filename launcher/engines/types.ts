@@ -3,8 +3,11 @@
 
 export type EngineKind = 'vllm' | 'tensorrt_llm' | 'llamacpp';
 
-/** Which HTTP dialect the gateway speaks to the engine (llama-server differs from vLLM). */
-export type EngineDialect = 'openai' | 'llamacpp';
+/**
+ * Which HTTP dialect the gateway speaks to the engine: llama-server differs from vLLM, and
+ * trtllm-serve (1.3.0rc3) has no /tokenize, /detokenize or render routes.
+ */
+export type EngineDialect = 'openai' | 'llamacpp' | 'trtllm';
 
 export interface EngineCommand {
   kind: EngineKind;
@@ -17,6 +20,8 @@ export interface EngineCommand {
   /** Path polled for readiness: 200 means ready. */
   healthPath: string;
   dialect: EngineDialect;
+  /** Files the engine reads (e.g. trtllm-serve's --config YAML): written before the spawn. */
+  files?: { path: string; content: string }[] | undefined;
 }
 
 /** What the gateway tells clients about the served model (/v1/models, NIM metadata). */
@@ -26,6 +31,16 @@ export interface ServedModel {
   /** Where the weights come from (path or URI): /v1/models `root`. */
   root: string;
   maxModelLen: number;
+}
+
+/** Chat features an engine is started with: the model's declarations or NIM_* overrides. */
+export interface ChatFeatures {
+  /** The engine's tool-call parser name (vLLM --tool-call-parser, trtllm-serve --tool_parser). */
+  toolCallParser?: string | undefined;
+  /** The engine's reasoning parser name (vLLM --reasoning-parser, trtllm-serve --reasoning_parser). */
+  reasoningParser?: string | undefined;
+  /** A Jinja chat template file to use instead of the checkpoint's. */
+  chatTemplate?: string | undefined;
 }
 
 /** What every GPU engine adapter (vLLM, TensorRT-LLM) takes. */
@@ -39,6 +54,7 @@ export interface GpuEngineInput {
   tp: number;
   pp: number;
   maxModelLen?: number | undefined;
+  chat?: ChatFeatures | undefined;
   /** The profile's engine-specific arguments. */
   profileArgs?: string[] | undefined;
   /** NIM_PASSTHROUGH_ARGS, already split; appended last so they win. */

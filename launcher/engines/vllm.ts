@@ -1,5 +1,6 @@
-// vLLM's OpenAI server (`vllm serve`). Pure: inputs → argv. Health: GET /health answers 200 once
-// the model is loaded (the HTTP server only starts listening after that).
+// vLLM's OpenAI server (`vllm serve`, v0.11.0: the Dockerfile's image). Pure: inputs → argv.
+// Health: GET /health answers 200 once the model is loaded (the HTTP server only starts listening
+// after that). Every flag here is checked against v0.11.0's parser by tests/engine-argv.test.ts.
 import type { EngineCommand, GpuEngineInput } from './types.js';
 import type { Precision } from '../manifest.js';
 
@@ -7,18 +8,22 @@ export interface VllmInput extends GpuEngineInput {
   precision: Precision;
   /** Serve LoRA adapters (the profile has feat_lora). */
   lora?: boolean | undefined;
-  /** Adapters found under NIM_PEFT_SOURCE: `--lora-modules name=path`. */
+  /** Adapters found under NIM_PEFT_SOURCE: `--lora-modules` items. */
   loraModules?: { name: string; path: string }[] | undefined;
   /** Vision-language model: the most images one prompt may carry. */
   maxImagesPerPrompt?: number | undefined;
 }
 
 /**
- * The flags a precision needs. bf16/fp16/f32 set the dtype; fp8 quantizes a 16-bit checkpoint on
- * load (and is a no-op for a checkpoint that is already FP8); nvfp4 / mxfp4 name their kernels;
- * int4 (AWQ / GPTQ) is read from the checkpoint's own quantization_config.
+ * The flags a precision needs. bf16/fp16/f32 set the dtype. fp8 asks for vLLM's own FP8
+ * quantization: a 16-bit checkpoint is quantized on load; a checkpoint that carries its own
+ * quantization_config must agree with it (vLLM checks in ModelConfig._verify_quantization, and
+ * ModelOpt exports override the flag), so a compressed-tensors FP8 checkpoint is refused with it —
+ * such a profile gets no flag (`fp8` + a `source` whose config already says how, see
+ * vllmPrecisionArgs' `checkpointQuantized`). nvfp4 / mxfp4 name their kernels; int4 (AWQ / GPTQ)
+ * is read from the checkpoint's own quantization_config.
  */
-export function vllmPrecisionArgs(precision: Precision): string[] {
+export function vllmPrecisionArgs(precision: Precision, checkpointQuantized = false): string[] {
   switch (precision) {
     case 'bf16':
       return ['--dtype', 'bfloat16'];
@@ -27,18 +32,27 @@ export function vllmPrecisionArgs(precision: Precision): string[] {
     case 'f32':
       return ['--dtype', 'float32'];
     case 'fp8':
-      return ['--quantization', 'fp8'];
+      return checkpointQuantized ? [] : ['--quantization', 'fp8'];
     case 'nvfp4':
-      return ['--quantization', 'modelopt_fp4'];
+      return checkpointQuantized ? [] : ['--quantization', 'modelopt_fp4'];
     case 'mxfp4':
-      return ['--quantization', 'mxfp4'];
+      return checkpointQuantized ? [] : ['--quantization', 'mxfp4'];
     case 'int4':
     case 'gguf':
       return [];
   }
 }
 
-export function vllmCommand(i: VllmInput): EngineCommand {
+/**
+ * One `--lora-modules` item in its JSON form: the `name=path` form splits on `=` and treats any
+ * `,` as JSON, so a path holding either would break it (cli_args.py LoRAParserAction).
+ */
+export function vllmLoraModule(m: { name: string; path: string }): string {
+  return JSON.stringify({ name: m.name, path: m.path });
+}
+
+export function vllmCommand(i: VllmInput & { checkpointQuantized?: boolean | undefined }): EngineCommand {
+  const chat = i.chat ?? {};
   const args = [
     'serve',
     i.model,
@@ -48,10 +62,14 @@ export function vllmCommand(i: VllmInput): EngineCommand {
     '--tensor-parallel-size', String(i.tp),
     '--pipeline-parallel-size', String(i.pp),
     ...(i.maxModelLen ? ['--max-model-len', String(i.maxModelLen)] : []),
-    ...vllmPrecisionArgs(i.precision),
+    ...vllmPrecisionArgs(i.precision, i.checkpointQuantized),
     ...(i.lora ? ['--enable-lora'] : []),
-    ...(i.lora && i.loraModules?.length ? ['--lora-modules', ...i.loraModules.map((m) => `${m.name}=${m.path}`)] : []),
+    ...(i.lora && i.loraModules?.length ? ['--lora-modules', ...i.loraModules.map(vllmLoraModule)] : []),
     ...(i.maxImagesPerPrompt !== undefined ? ['--limit-mm-per-prompt', JSON.stringify({ image: i.maxImagesPerPrompt })] : []),
+    // Tool calls: "auto" needs the parser; "required" and named functions use structured outputs.
+    ...(chat.toolCallParser ? ['--enable-auto-tool-choice', '--tool-call-parser', chat.toolCallParser] : []),
+    ...(chat.reasoningParser ? ['--reasoning-parser', chat.reasoningParser] : []),
+    ...(chat.chatTemplate ? ['--chat-template', chat.chatTemplate] : []),
     ...(i.profileArgs ?? []),
     ...(i.passthrough ?? []),
   ];
