@@ -29,6 +29,9 @@ afterAll(async () => {
   expect(code).toBe(0);
 });
 
+// SDK 1.x dropped the sampling parameters from its types (Anthropic API 2026-10-21); older clients
+// send them and portico honours them: greedy decoding keeps the forced-tool JSON within budget.
+const GREEDY = { temperature: 0 };
 const weatherTool = { type: 'object' as const, properties: { city: { type: 'string' } }, required: ['city'] };
 
 async function metric(line: RegExp): Promise<number> {
@@ -109,13 +112,33 @@ describe('openai SDK: client.responses', () => {
       input: 'What is the weather in Paris?',
       tools: [{ type: 'function', name: 'get_weather', description: 'Current weather in a city', parameters: weatherTool, strict: false }],
       tool_choice: { type: 'function', name: 'get_weather' },
-      max_output_tokens: 64,
+      max_output_tokens: 160,
+      temperature: 0,
     });
     const call = r.output.find((o) => o.type === 'function_call');
     expect(call, JSON.stringify(r.output)).toBeDefined();
     if (call?.type !== 'function_call') return;
     expect(call.name).toBe('get_weather');
     expect(call.call_id.length).toBeGreaterThan(0);
+    expect(typeof JSON.parse(call.arguments)).toBe('object');
+  });
+
+  it('a forced function tool, streamed: function_call_arguments events assemble the call', async () => {
+    const stream = openai.responses.stream({
+      model: MODEL,
+      input: 'What is the weather in Oslo?',
+      tools: [{ type: 'function', name: 'get_weather', parameters: weatherTool, strict: false }],
+      tool_choice: { type: 'function', name: 'get_weather' },
+      max_output_tokens: 160,
+      temperature: 0,
+    });
+    const types: string[] = [];
+    stream.on('event', (e) => types.push(e.type));
+    const final = await stream.finalResponse();
+    expect(types).toContain('response.function_call_arguments.done');
+    const call = final.output.find((o) => o.type === 'function_call');
+    if (call?.type !== 'function_call') throw new Error(JSON.stringify(final.output));
+    expect(call.name).toBe('get_weather');
     expect(typeof JSON.parse(call.arguments)).toBe('object');
   });
 
@@ -181,7 +204,8 @@ describe('Anthropic SDK: client.messages', () => {
   it('a forced tool: a tool_use block with an object input, stop_reason tool_use', async () => {
     const m = await anthropic.messages.create({
       model: MODEL,
-      max_tokens: 64,
+      max_tokens: 160,
+      ...GREEDY,
       messages: [{ role: 'user', content: 'What is the weather in Paris?' }],
       tools: [{ name: 'get_weather', description: 'Current weather in a city', input_schema: weatherTool }],
       tool_choice: { type: 'tool', name: 'get_weather' },
@@ -192,6 +216,39 @@ describe('Anthropic SDK: client.messages', () => {
     expect(use.name).toBe('get_weather');
     expect(typeof use.input).toBe('object');
     expect(m.stop_reason).toBe('tool_use');
+  });
+
+  it('a forced tool, streamed: messages.stream() assembles tool_use from input_json_delta', async () => {
+    const final = await anthropic.messages
+      .stream({
+        model: MODEL,
+        max_tokens: 160,
+        ...GREEDY,
+        messages: [{ role: 'user', content: 'What is the weather in Oslo?' }],
+        tools: [{ name: 'get_weather', input_schema: weatherTool }],
+        tool_choice: { type: 'tool', name: 'get_weather' },
+      })
+      .finalMessage();
+    const use = final.content.find((b) => b.type === 'tool_use');
+    if (use?.type !== 'tool_use') throw new Error(JSON.stringify(final.content));
+    expect(use.name).toBe('get_weather');
+    expect(typeof use.input).toBe('object');
+    expect(final.stop_reason).toBe('tool_use');
+  });
+
+  it('a tool round trip: tool_use and tool_result sent back are accepted and answered', async () => {
+    const m = await anthropic.messages.create({
+      model: MODEL,
+      max_tokens: 16,
+      tools: [{ name: 'get_weather', input_schema: weatherTool }],
+      messages: [
+        { role: 'user', content: 'Weather in Oslo?' },
+        { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_1', name: 'get_weather', input: { city: 'Oslo' } }] },
+        { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', content: '3C and snow' }] },
+      ],
+    });
+    expect(m.type).toBe('message');
+    expect(m.usage.input_tokens).toBeGreaterThan(0);
   });
 
   it('count_tokens: the same count as the input_tokens of the answer to the same messages', async () => {

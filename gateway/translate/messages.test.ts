@@ -103,6 +103,8 @@ describe('request → chat', () => {
     expect(chat.parallel_tool_calls).toBe(false);
     expect(messagesToChat(req({ tool_choice: { type: 'any' } })).tool_choice).toBe('required');
     expect(messagesToChat(req({ stream: true }))).toMatchObject({ stream: true, stream_options: { include_usage: true } });
+    const schema = { type: 'object', properties: { a: { type: 'string' } } };
+    expect(messagesToChat(req({ output_config: { effort: 'low', format: { type: 'json_schema', schema } } })).response_format).toEqual({ type: 'json_schema', json_schema: { name: 'output', schema } });
   });
 
   it('count_tokens: the same messages and tools, no max_tokens needed', () => {

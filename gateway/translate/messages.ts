@@ -27,6 +27,8 @@ export const messagesRequest = z.looseObject({
   top_p: z.number().min(0).max(1).optional(),
   top_k: z.number().int().min(0).optional(),
   metadata: z.looseObject({ user_id: z.string().nullish() }).optional(),
+  // Structured output (Anthropic API 2026-10-21): effort is ignored, a JSON schema is enforced.
+  output_config: z.looseObject({ format: z.looseObject({ type: z.literal('json_schema'), schema: z.record(z.string(), z.unknown()) }).nullish() }).optional(),
 });
 export const countTokensRequest = z.looseObject(common);
 export type MessagesRequest = z.infer<typeof messagesRequest>;
@@ -144,6 +146,8 @@ export function messagesToChat(req: MessagesRequest): Record<string, unknown> {
   if (req.top_k !== undefined) chat.top_k = req.top_k; // vLLM and llama.cpp both read it
   if (req.stop_sequences?.length) chat.stop = req.stop_sequences;
   if (req.metadata?.user_id) chat.user = req.metadata.user_id;
+  const format = req.output_config?.format;
+  if (format) chat.response_format = { type: 'json_schema', json_schema: { name: 'output', schema: format.schema } };
   toolsOf(req, chat);
   if (req.stream) {
     chat.stream = true;
