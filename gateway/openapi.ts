@@ -136,6 +136,8 @@ interface OperationDoc {
   description?: string;
   /** Errors in Anthropic's shape. */
   anthropic?: boolean;
+  /** What the SSE answer carries, when it is not chat-style `data:` chunks. */
+  events?: string;
 }
 
 const OPERATIONS: Record<string, OperationDoc> = {
@@ -145,9 +147,9 @@ const OPERATIONS: Record<string, OperationDoc> = {
   'POST /v1/chat/completions': { summary: 'Create a chat completion', tag: 'Inference', request: 'ChatCompletionRequest', response: 'ChatCompletion', stream: true, description: 'OpenAI-compatible; image_url parts (https URLs or data: URIs) on vision models.' },
   'POST /v1/completions': { summary: 'Create a completion', tag: 'Inference', request: 'CompletionRequest', response: 'Completion', stream: true },
   'POST /v1/embeddings': { summary: 'Create embeddings', tag: 'Inference', request: 'EmbeddingRequest', response: 'EmbeddingList' },
-  'POST /v1/responses': { summary: 'Create a response (OpenAI Responses API)', tag: 'Inference', request: 'ResponsesRequest', response: 'Response', stream: true, description: 'Passed through to engines that serve it (vLLM, trtllm-serve); translated over chat completions on llama.cpp. Stateless: previous_response_id is refused (400), store is answered false. Streams the Responses event sequence (`event:` named SSE).' },
+  'POST /v1/responses': { summary: 'Create a response (OpenAI Responses API)', tag: 'Inference', request: 'ResponsesRequest', response: 'Response', stream: true, description: 'Passed through to engines that serve it (vLLM, trtllm-serve); translated over chat completions on llama.cpp. Stateless: previous_response_id is refused (400), store is answered false. Streams the Responses event sequence (`event:` named SSE).', events: 'SSE, named events: response.created, response.in_progress, response.output_item.added, response.content_part.added, response.output_text.delta…, response.output_text.done, response.content_part.done, response.output_item.done (function calls: response.function_call_arguments.delta…/.done), then response.completed | response.incomplete (or error + response.failed).' },
   'GET /v1/responses/{id}': { summary: 'Retrieve a stored response', tag: 'Inference', description: 'portico keeps no responses: always 404 `response_not_stored`.' },
-  'POST /v1/messages': { summary: 'Create a message (Anthropic Messages API)', tag: 'Inference', request: 'MessagesRequest', response: 'Message', stream: true, anthropic: true, description: 'Translated over chat completions on every engine. The key may be sent as `x-api-key`. Streams message_start, content_block_*, message_delta, message_stop.' },
+  'POST /v1/messages': { summary: 'Create a message (Anthropic Messages API)', tag: 'Inference', request: 'MessagesRequest', response: 'Message', stream: true, anthropic: true, description: 'Translated over chat completions on every engine. The key may be sent as `x-api-key`. Streams message_start, content_block_*, message_delta, message_stop.', events: 'SSE, named events: message_start, ping, content_block_start, content_block_delta (text_delta | input_json_delta)…, content_block_stop, message_delta (stop_reason, usage), message_stop; an `error` event if the engine fails mid-stream.' },
   'POST /v1/messages/count_tokens': { summary: 'Count the input tokens of a Messages request', tag: 'Tokens', request: 'CountTokensRequest', response: 'TokenCount', anthropic: true },
   'POST /tokenize': { summary: 'Tokenize a prompt or chat messages', tag: 'Tokens', request: 'TokenizeRequest', response: 'TokenizeResult' },
   'POST /detokenize': { summary: 'Turn token ids back into text', tag: 'Tokens', request: 'DetokenizeRequest', response: 'DetokenizeResult' },
@@ -203,7 +205,7 @@ export function buildOpenApi(routes: readonly DocumentedRoute[], opts: OpenApiOp
     const ok: Record<string, unknown> = {};
     if (doc.response) ok['application/json'] = { schema: ref(doc.response) };
     if (doc.mediaType) ok[doc.mediaType] = { schema: { type: 'string' } };
-    if (doc.stream) ok['text/event-stream'] = { schema: { type: 'string', description: 'SSE: `data:` JSON chunks, the last with `usage` when `stream_options.include_usage` is set, then `data: [DONE]`.' } };
+    if (doc.stream) ok['text/event-stream'] = { schema: { type: 'string', description: doc.events ?? 'SSE: `data:` JSON chunks, the last with `usage` when `stream_options.include_usage` is set, then `data: [DONE]`.' } };
     const responses: Record<string, unknown> = {
       '200': { description: 'OK', ...(Object.keys(ok).length ? { content: ok } : {}), headers: { 'x-request-id': { schema: { type: 'string' } }, 'x-portico-overhead-ms': { schema: { type: 'string' }, description: 'Time spent in the gateway, excluding the engine (ms).' } } },
     };
