@@ -80,6 +80,35 @@ describe('POST /v1/responses on llama.cpp: translated over chat completions', ()
     expect(admission.inFlight).toBe(0);
   });
 
+  it('a client that cancels a translated stream cancels the engine request and frees the slot', async () => {
+    let sent = 0;
+    engine.on('/v1/chat/completions', (_q, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(chunk('A'));
+      sent++;
+      // The engine keeps generating (never ends by itself) until its connection is dropped.
+      const t = setInterval(() => {
+        if (sent < 200) res.write(chunk('x')), sent++;
+      }, 5);
+      res.on('close', () => clearInterval(t));
+    });
+    const admission = new Admission({ maxConcurrent: 1, maxQueue: 0, queueTimeoutMs: 1000 });
+    for (const [path, body] of [
+      ['/v1/responses', { model: 'test-model', input: 'x', stream: true }],
+      ['/v1/messages', { model: 'test-model', max_tokens: 8, messages: [{ role: 'user', content: 'x' }], stream: true }],
+    ] as const) {
+      const closedBefore = engine.closedEarly;
+      const res = await post(app({ admission }), path, body);
+      const reader = res.body!.getReader();
+      const first = new TextDecoder().decode((await reader.read()).value);
+      expect(first).toContain(path === '/v1/responses' ? 'response.created' : 'message_start');
+      await reader.cancel();
+      for (let i = 0; i < 100 && engine.closedEarly === closedBefore; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(engine.closedEarly, path).toBe(closedBefore + 1);
+      expect(admission.inFlight, path).toBe(0);
+    }
+  });
+
   it('previous_response_id → 400 naming it, and the engine is not called (both dialects)', async () => {
     for (const dialect of ['llamacpp', 'openai'] as const) {
       const res = await post(app({ engine: { dialect } }), '/v1/responses', { model: 'test-model', input: 'x', previous_response_id: 'resp_1' });
