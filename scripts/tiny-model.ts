@@ -82,7 +82,11 @@ export const TINY_CHAT_TEMPLATE =
   "{{- '\\n<tool_response>\\n' + text(message['content']) + '\\n</tool_response>' -}}" +
   "{%- if loop.last or messages[loop.index0 + 1]['role'] != 'tool' -%}{{- '<|im_end|>\\n' -}}{%- endif -%}" +
   "{%- else -%}" +
-  "{{- '<|im_start|>' + message['role'] + '\\n' + text(message['content']) -}}" +
+  "{{- '<|im_start|>' + message['role'] + '\\n' -}}" +
+  // A reasoning trace of an earlier assistant turn, DeepSeek-R1 style (llama.cpp reads the
+  // <think> markers from here to split reasoning_content out of answers).
+  "{%- if message['role'] == 'assistant' and message['reasoning_content'] -%}{{- '<think>\\n' + message['reasoning_content'] + '\\n</think>\\n' -}}{%- endif -%}" +
+  "{{- text(message['content']) -}}" +
   "{%- if message['tool_calls'] -%}{%- for call in message['tool_calls'] -%}" +
   "{%- if call['function'] is defined -%}{%- set call = call['function'] -%}{%- endif -%}" +
   "{{- '\\n<tool_call>\\n{\"name\": \"' + call['name'] + '\", \"arguments\": ' -}}" +

@@ -3,7 +3,8 @@
 // the Ray head — is checked against the engines' own option tables (tests/data/engines/*.json,
 // extracted from vLLM v0.11.0's and TensorRT-LLM 1.3.0rc3's source; provenance in its README). An
 // unknown flag, a wrong spelling, a missing or extra value, or a value outside its choices fails.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execa } from 'execa';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -14,6 +15,7 @@ import { loadShippedManifests, type Manifest, type Profile } from '../launcher/m
 import { buildEngineCommand, engineModelArg } from '../launcher/plan.js';
 import { planRayHead } from '../launcher/ray.js';
 import type { Evaluation } from '../launcher/select.js';
+import { CLI, ROOT } from './helpers/stack.js';
 
 const DATA = new URL('./data/engines/', import.meta.url);
 const read = (f: string) => JSON.parse(readFileSync(new URL(f, DATA), 'utf8')) as Record<string, unknown>;
@@ -270,5 +272,49 @@ describe('the vLLM metrics fixture is what v0.11.0 exports (simulation)', () => 
     const names = [...new Set([...VLLM_METRICS.matchAll(/^(vllm:[\w:]+)/gm)].map((x) => x[1]!))];
     expect(names.length).toBeGreaterThan(3);
     expect(names.filter((n) => !exported.has(n))).toEqual([]);
+  });
+});
+
+describe('the CLI shows the chat features (simulation)', () => {
+  // A simulated 1× L40S with vLLM "installed": fake nvidia-smi and vllm first on PATH.
+  const bin = join(tmp, 'bin');
+  mkdirSync(bin, { recursive: true });
+  const exe = (name: string, body: string) => {
+    writeFileSync(join(bin, name), `#!/bin/sh\n${body}\n`);
+    chmodSync(join(bin, name), 0o755);
+  };
+  exe('nvidia-smi', `echo '0, NVIDIA L40S, 0x26B910DE, 46068, 8.9'`);
+  exe('vllm', 'exit 1');
+  const env = (extra: Record<string, string>) => ({ HOME: tmp, PATH: `${bin}:${process.env.PATH ?? ''}`, NIM_CACHE_PATH: CACHE, NIM_MODEL_PATH: 'meta/llama-3.1-8b-instruct', ...extra });
+  const cli = (args: string[], e: Record<string, string>) => execa('node', [CLI, ...args], { env: e, extendEnv: false, reject: false, timeout: 30_000, cwd: ROOT });
+
+  it('serve --dry-run: profile.chat and the vLLM flags; NIM_* overrides win (simulation)', async () => {
+    const r = await cli(['serve', '--dry-run'], env({}));
+    expect(r.exitCode).toBe(0);
+    const out = JSON.parse(r.stdout) as { profile: { chat: Record<string, string> }; engine: { args: string[] } };
+    expect(out.profile.chat).toEqual({ toolCallParser: 'llama3_json' });
+    expect(out.engine.args.join(' ')).toContain('--enable-auto-tool-choice --tool-call-parser llama3_json');
+    expect(checkVllmArgv(out.engine.args)).toEqual([]);
+    const o = await cli(['serve', '--dry-run'], env({ NIM_TOOL_CALL_PARSER: 'hermes', NIM_REASONING_PARSER: 'deepseek_r1', NIM_CHAT_TEMPLATE: TEMPLATE }));
+    const oo = JSON.parse(o.stdout) as { profile: { chat: Record<string, string> }; engine: { args: string[] } };
+    expect(oo.profile.chat).toEqual({ toolCallParser: 'hermes', reasoningParser: 'deepseek_r1', chatTemplate: TEMPLATE });
+    expect(oo.engine.args.join(' ')).toContain(`--tool-call-parser hermes --reasoning-parser deepseek_r1 --chat-template ${TEMPLATE}`);
+  });
+
+  it('list-model-profiles --json: each profile’s chat features, per engine (simulation)', async () => {
+    const r = await cli(['list-model-profiles', '--json'], env({ NIM_MODEL_PATH: 'qwen/qwen2.5-vl-7b-instruct' }));
+    expect(r.exitCode).toBe(0);
+    const l = JSON.parse(r.stdout) as Record<'runnable' | 'lowMemory' | 'incompatible', { name: string; chat: Record<string, string> }[]>;
+    const all = [...l.runnable, ...l.lowMemory, ...l.incompatible];
+    expect(all.find((p) => p.name.startsWith('vllm-'))!.chat).toEqual({ toolCallParser: 'hermes' });
+    expect(all.find((p) => p.name.startsWith('tensorrt_llm-'))!.chat).toEqual({ toolCallParser: 'qwen3' });
+  });
+
+  it('a bad setting stops the start with one line naming it (simulation)', async () => {
+    const r = await cli(['serve', '--dry-run'], env({ NIM_TOOL_CALL_PARSER: 'bad name;rm' }));
+    expect(r.exitCode).not.toBe(0);
+    expect(r.stderr).toMatch(/NIM_TOOL_CALL_PARSER="bad name;rm": expected a parser name/);
+    const t = await cli(['serve', '--dry-run'], env({ NIM_CHAT_TEMPLATE: join(tmp, 'missing.jinja') }));
+    expect(t.stderr).toMatch(/NIM_CHAT_TEMPLATE=.*missing\.jinja: no such file/);
   });
 });

@@ -193,3 +193,43 @@ describe('Vercel AI SDK (ai + @ai-sdk/openai-compatible)', () => {
     expect(validates(schemaOf(call.toolName), call.input)).toBe(true);
   }, 60_000);
 });
+
+describe('reasoning and nvext on the CPU stack', () => {
+  // The tiny model's template marks reasoning DeepSeek-R1 style (<think>…</think>); a GBNF grammar
+  // through nvext makes the random model think first, so llama.cpp splits the trace out.
+  const THINK = { guided_grammar: 'root ::= "<think>" [a-z ]{1,12} "</think>" [a-z ]{1,12}' };
+  const body = { model: MODEL, messages: user('Hi'), max_tokens: 60, temperature: 0, nvext: THINK };
+
+  it('JSON: the trace as reasoning_content and reasoning, the answer as content', async () => {
+    const r = (await (await fetch(`${stack.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })).json()) as { choices: { message: { content: string; reasoning_content: string; reasoning: string } }[] };
+    const m = r.choices[0]!.message;
+    expect(m.reasoning_content).toMatch(/^[a-z ]{1,12}$/);
+    expect(m.reasoning).toBe(m.reasoning_content);
+    expect(m.content).toMatch(/^[a-z ]{1,12}$/);
+    expect(m.content).not.toContain('think');
+  }, 60_000);
+
+  it('streamed: every reasoning delta carries both names, and they add up to the JSON answer’s trace', async () => {
+    const json = (await (await fetch(`${stack.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })).json()) as { choices: { message: { reasoning_content: string; content: string } }[] };
+    const stream = await client.chat.completions.create({ ...body, stream: true } as unknown as OpenAI.ChatCompletionCreateParamsStreaming);
+    let a = '';
+    let b = '';
+    let content = '';
+    for await (const chunk of stream) {
+      const d = chunk.choices[0]?.delta as { reasoning_content?: string; reasoning?: string; content?: string } | undefined;
+      if (!d) continue;
+      expect(d.reasoning).toBe(d.reasoning_content);
+      a += d.reasoning_content ?? '';
+      b += d.reasoning ?? '';
+      content += d.content ?? '';
+    }
+    expect(a).toBe(json.choices[0]!.message.reasoning_content);
+    expect(b).toBe(a);
+    expect(content).toBe(json.choices[0]!.message.content);
+  }, 60_000);
+
+  it('nvext.guided_choice becomes a llama.cpp grammar: the answer is one of the choices', async () => {
+    const r = (await (await fetch(`${stack.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: MODEL, messages: user('Pick'), max_tokens: 16, nvext: { guided_choice: ['red', 'green', 'blue'], top_k: 3 } }) })).json()) as { choices: { message: { content: string } }[] };
+    expect(['red', 'green', 'blue']).toContain(r.choices[0]!.message.content);
+  }, 60_000);
+});

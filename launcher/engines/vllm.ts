@@ -15,13 +15,13 @@ export interface VllmInput extends GpuEngineInput {
 }
 
 /**
- * The flags a precision needs. bf16/fp16/f32 set the dtype. fp8 asks for vLLM's own FP8
- * quantization: a 16-bit checkpoint is quantized on load; a checkpoint that carries its own
- * quantization_config must agree with it (vLLM checks in ModelConfig._verify_quantization, and
- * ModelOpt exports override the flag), so a compressed-tensors FP8 checkpoint is refused with it —
- * such a profile gets no flag (`fp8` + a `source` whose config already says how, see
- * vllmPrecisionArgs' `checkpointQuantized`). nvfp4 / mxfp4 name their kernels; int4 (AWQ / GPTQ)
- * is read from the checkpoint's own quantization_config.
+ * The flags a precision needs. bf16/fp16/f32 set the dtype. fp8 / nvfp4 / mxfp4 name vLLM's
+ * quantization for a 16-bit checkpoint (fp8 quantizes it on load). A checkpoint that carries its
+ * own quantization_config (`checkpointQuantized`: a profile's pre-quantized source, or a local
+ * config.json that says so) gets no flag: vLLM checks the flag against the checkpoint
+ * (ModelConfig._verify_quantization) and refuses a mismatch such as `fp8` on a compressed-tensors
+ * FP8 checkpoint, so "a no-op on FP8 checkpoints" does not hold. int4 (AWQ / GPTQ) is always read
+ * from the checkpoint.
  */
 export function vllmPrecisionArgs(precision: Precision, checkpointQuantized = false): string[] {
   switch (precision) {
