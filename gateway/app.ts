@@ -32,6 +32,9 @@ import { Metrics, METRICS_CONTENT_TYPE } from './metrics.js';
 import { observe, type RequestObservation } from './observe.js';
 import { createManagement, fallbackManagementInfo, type ManagementInfo } from './management.js';
 import { buildOpenApi, docsHtml, DOCS_CSP } from './openapi.js';
+import { translatedRoutes } from './translate/routes.js';
+import { anthropicError, isMessagesPath } from './translate/messages.js';
+import type { TokenizeRequest } from './schemas.js';
 
 export interface Readiness {
   isReady(): boolean;
@@ -80,6 +83,17 @@ export interface RouteSpec {
 
 export type AppVariables = { requestId: string; obs: RequestObservation };
 
+/** What the engine answered: a complete JSON body, or the SSE body as it arrives. */
+export type EngineAnswer = { json: Uint8Array<ArrayBuffer>; status: number } | { stream: ReadableStream<Uint8Array> };
+export interface EngineCallOptions {
+  /** Run the media guard: on a chat body (true), or through a function that lends it other parts. */
+  media?: boolean | ((media: MediaNormalizer, signal: AbortSignal) => Promise<boolean>);
+  /** A chat completions body: tool-choice enforcement and reasoning names (gateway/tools.ts, reasoning.ts). */
+  chat?: boolean;
+  /** Translate NIM's `nvext` for the engine (gateway/nvext.ts). */
+  nvext?: boolean;
+}
+
 export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables }>; routes: RouteSpec[] } {
   const { upstream, model, readiness } = deps;
   const limit = deps.settings.maxRequestBytes;
@@ -110,60 +124,72 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
     if (!readiness.isReady()) throw new PorticoError('engine_unavailable', readiness.reason());
   };
 
+  /**
+   * Send a validated body to the engine (model access, token charge, readiness, media, then the
+   * call): its JSON answer, or its SSE body as the bytes arrive. `raw`: the client's own bytes,
+   * sent as they came when nothing changed them. The translated APIs (Responses, Messages) call
+   * this with the chat body they built and translate what comes back.
+   */
+  const callEngine = async (c: Context, path: string, body: Record<string, unknown>, raw: Uint8Array | undefined, opts: EngineCallOptions = {}): Promise<EngineAnswer> => {
+    requireModelAccess(c, body.model ?? model.id);
+    checkModel(body.model);
+    chargeTokens(c, limiter, body);
+    requireReady();
+    const signal = c.req.raw.signal;
+    const nvext = opts.nvext ? applyNvext(body, deps.engine.dialect) : false;
+    const media = !opts.media || !deps.media ? false : opts.media === true ? await deps.media.normalize(body, signal) : await opts.media(deps.media, signal);
+    const changed = media || nvext;
+    // Tool calls the engine cannot force itself are enforced here (gateway/tools.ts).
+    const plan = opts.chat ? planChat(body, deps.engine.dialect) : undefined;
+    const obs = c.get('obs');
+    const res = await obs.engine(() =>
+      upstream.request({
+        method: 'POST',
+        path,
+        headers: { 'content-type': 'application/json', 'x-request-id': c.get('requestId') },
+        // Unchanged requests go out as the client's own bytes: no re-serialization.
+        body: plan?.rewritten ? JSON.stringify(plan.engineBody) : changed || raw === undefined ? JSON.stringify(body) : raw,
+        signal,
+      }),
+    );
+    if (res.statusCode >= 400) throw engineError(res.statusCode, await obs.engineFailure(res));
+    if (plan?.enforced) {
+      const answer = toolCallCompletion((await obs.engine(() => res.body.json())) as Record<string, unknown>, plan.enforced);
+      if (plan.enforced.stream) {
+        const events = Readable.from([Buffer.from(toolCallEvents(answer, plan.enforced))]);
+        return { stream: sseFromUpstream(events, [obs.stream(), ...takeStreamHooks(c)]) };
+      }
+      const out = new Uint8Array(Buffer.from(JSON.stringify(answer)));
+      obs.body(out);
+      settleTokens(c, limiter, out);
+      return { json: out, status: 200 };
+    }
+    if (body.stream === true) {
+      // One stream carries everything that follows it: metrics, then what middleware registered
+      // (admission slot + idle guard, rate-limit usage). Middleware never re-wraps it.
+      // Chat deltas carry reasoning under both names (gateway/reasoning.ts); pipeline ties the
+      // transform's teardown to the engine body's.
+      const engineBody = res.body as unknown as Readable;
+      const source = opts.chat ? pipeline(engineBody, new ReasoningSse(), () => {}) : engineBody;
+      return { stream: sseFromUpstream(source, [obs.stream(), ...takeStreamHooks(c)]) };
+    }
+    // A Uint8Array (a view, no copy): node-server writes it in one call on its fast path.
+    const engineBuf = new Uint8Array(await obs.engine(() => res.body.arrayBuffer()));
+    const buf = opts.chat ? mirrorReasoningJson(engineBuf) : engineBuf;
+    obs.body(buf);
+    settleTokens(c, limiter, buf);
+    return { json: buf, status: res.statusCode };
+  };
+
   /** Validate, normalize media, forward; JSON back, or SSE bytes as they arrive. */
   const forward =
-    (path: string, schema: z.ZodType, opts: { media?: boolean; chat?: boolean; nvext?: boolean } = {}) =>
+    (path: string, schema: z.ZodType, opts: EngineCallOptions = {}) =>
     async (c: Context): Promise<Response> => {
       const { raw, value } = await readJson(c, limit);
       const body = parseBody(schema, value) as Record<string, unknown>;
-      requireModelAccess(c, body.model ?? model.id);
-      checkModel(body.model);
-      chargeTokens(c, limiter, body);
-      requireReady();
-      const signal = c.req.raw.signal;
-      const nvext = opts.nvext ? applyNvext(body, deps.engine.dialect) : false;
-      const changed = (opts.media && deps.media ? await deps.media.normalize(body, signal) : false) || nvext;
-      // Tool calls the engine cannot force itself are enforced here (gateway/tools.ts).
-      const plan = opts.chat ? planChat(body, deps.engine.dialect) : undefined;
-      const obs = c.get('obs');
-      const res = await obs.engine(() =>
-        upstream.request({
-          method: 'POST',
-          path,
-          headers: { 'content-type': 'application/json', 'x-request-id': c.get('requestId') },
-          // Unchanged requests go out as the client's own bytes: no re-serialization.
-          body: plan?.rewritten ? JSON.stringify(plan.engineBody) : changed ? JSON.stringify(body) : raw,
-          signal,
-        }),
-      );
-      if (res.statusCode >= 400) throw engineError(res.statusCode, await obs.engineFailure(res));
-      if (plan?.enforced) {
-        const answer = toolCallCompletion((await obs.engine(() => res.body.json())) as Record<string, unknown>, plan.enforced);
-        if (plan.enforced.stream) {
-          const events = Readable.from([Buffer.from(toolCallEvents(answer, plan.enforced))]);
-          return c.body(sseFromUpstream(events, [obs.stream(), ...takeStreamHooks(c)]), 200, SSE_HEADERS);
-        }
-        const out = new Uint8Array(Buffer.from(JSON.stringify(answer)));
-        obs.body(out);
-        settleTokens(c, limiter, out);
-        return c.body(out, 200, { 'content-type': 'application/json' });
-      }
-      if (body.stream === true) {
-        // One stream carries everything that follows it: metrics, then what middleware registered
-        // (admission slot + idle guard, rate-limit usage). Middleware never re-wraps it.
-        // Chat deltas carry reasoning under both names (gateway/reasoning.ts); pipeline ties the
-        // transform's teardown to the engine body's.
-        const engineBody = res.body as unknown as Readable;
-        const source = opts.chat ? pipeline(engineBody, new ReasoningSse(), () => {}) : engineBody;
-        const stream = sseFromUpstream(source, [obs.stream(), ...takeStreamHooks(c)]);
-        return c.body(stream, 200, SSE_HEADERS);
-      }
-      // A Uint8Array (a view, no copy): node-server writes it in one call on its fast path.
-      const engineBuf = new Uint8Array(await obs.engine(() => res.body.arrayBuffer()));
-      const buf = opts.chat ? mirrorReasoningJson(engineBuf) : engineBuf;
-      obs.body(buf);
-      settleTokens(c, limiter, buf);
-      return c.body(buf, res.statusCode as 200, { 'content-type': 'application/json' });
+      const answer = await callEngine(c, path, body, raw, opts);
+      if ('stream' in answer) return c.body(answer.stream, 200, SSE_HEADERS);
+      return c.body(answer.json, answer.status as 200, { 'content-type': 'application/json' });
     };
 
   /** Endpoints the gateway answers through the engine dialect (shapes differ by engine). */
@@ -217,6 +243,22 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
       inference: false,
       handler: viaDialect(completionRequest, (r, s) => dialectNow().renderCompletion(r, s)),
     },
+    // The Responses and Messages APIs (issue N), over the same engine call as chat.
+    ...translatedRoutes({
+      readBody: (c) => readJson(c, limit),
+      callEngine,
+      dialect: () => deps.engine.dialect,
+      countTokens: async (c, chat) => {
+        requireModelAccess(c, chat.model ?? model.id);
+        checkModel(chat.model);
+        requireReady();
+        const signal = c.req.raw.signal;
+        if (deps.media) await deps.media.normalize(chat, signal);
+        const req = { ...chat, add_generation_prompt: true } as TokenizeRequest;
+        const r = await c.get('obs').engine(() => dialectNow().tokenize(req, { signal, requestId: c.get('requestId') }));
+        return r.count;
+      },
+    }),
     // NIM management (issue D). /metrics: the path vLLM and llama-server scrapers expect.
     { method: 'GET', path: '/v1/metadata', access: 'protected', inference: false, handler: (c) => c.json(mgmt.metadata()) },
     { method: 'GET', path: '/v1/version', access: 'protected', inference: false, handler: (c) => c.json(mgmt.version()) },
@@ -273,7 +315,8 @@ export function errorResponse(c: Context, err: unknown): Response {
   const e = c.req.raw.signal.aborted && !(err instanceof PorticoError) ? new PorticoError('client_closed', '', { cause: err }) : toPorticoError(err);
   reportError(e, 'response');
   for (const [k, v] of Object.entries(e.headers)) c.header(k, v);
-  return c.json(e.toJSON(), e.status as 400);
+  // Anthropic clients read errors in Anthropic's shape on its routes.
+  return c.json(isMessagesPath(c.req.path) ? anthropicError(e) : e.toJSON(), e.status as 400);
 }
 
 /** Honour an incoming x-request-id (sanitized), else make one; echo it on the response. */

@@ -245,6 +245,14 @@ export function auth(store: KeyStore | undefined, publicPaths: ReadonlySet<strin
   return async (c, next) => {
     if (!store?.enabled || publicPaths.has(c.req.path)) return next();
     const header = c.req.header('authorization');
+    // Anthropic clients send the key as `x-api-key` (Authorization wins when both are sent).
+    const apiKey = header === undefined ? c.req.header('x-api-key') : undefined;
+    if (apiKey !== undefined) {
+      const key = KEY_CHARS.test(apiKey.trim()) ? store.verify(apiKey.trim()) : undefined;
+      if (!key) throw new PorticoError('invalid_api_key', '', { headers: { 'www-authenticate': `${REALM}, error="invalid_token"` } });
+      c.set('apiKey', key);
+      return next();
+    }
     if (header === undefined) {
       throw new PorticoError('missing_api_key', '', { headers: { 'www-authenticate': REALM } });
     }

@@ -114,7 +114,7 @@ export function trtllmDialect(): Dialect {
 /** llama-server: `content` in, `{tokens}` / `{content}` out, and chat rendering via /apply-template. */
 export function llamaCppDialect(up: Upstream, maxModelLen: () => number): Dialect {
   const applyTemplate = async (req: Record<string, unknown>, call: EngineCall): Promise<string> => {
-    const r = (await postJson(up, '/apply-template', { messages: req.messages, add_generation_prompt: req.add_generation_prompt ?? true }, call)) as { prompt: string };
+    const r = (await postJson(up, '/apply-template', { messages: req.messages, ...(req.tools ? { tools: req.tools } : {}), add_generation_prompt: req.add_generation_prompt ?? true }, call)) as { prompt: string };
     return r.prompt;
   };
   return {

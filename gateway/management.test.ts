@@ -91,9 +91,9 @@ describe('OpenAPI', () => {
     expect(doc.openapi).toBe('3.1.0');
     expect(doc.info.version).toBe(API_VERSION);
     for (const r of routes) {
-      const op = doc.paths[r.path]?.[r.method.toLowerCase()];
+      const op = doc.paths[r.path.replace(/:(\w+)/g, '{$1}')]?.[r.method.toLowerCase()];
       expect(op, `${r.method} ${r.path}`).toBeDefined();
-      expect(op!.security).toEqual(r.access === 'public' ? [] : [{ bearerAuth: [] }]);
+      expect(op!.security).toEqual(r.access === 'public' ? [] : [{ bearerAuth: [] }, { apiKeyHeader: [] }]);
     }
     expect(doc.paths['/v1/chat/completions']!.post!.requestBody!.content['application/json']!.schema.$ref).toBe('#/components/schemas/ChatCompletionRequest');
     const { $schema: _, ...direct } = z.toJSONSchema(chatCompletionRequest, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;

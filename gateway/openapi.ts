@@ -6,6 +6,8 @@ import { z } from 'zod';
 import { ERRORS } from './errors.js';
 import { API_VERSION, licenseResponse, manifestResponse, metadataResponse, modelInfoEntry, versionResponse } from './management.js';
 import { chatCompletionRequest, completionRequest, detokenizeRequest, embeddingRequest, tokenizeRequest } from './schemas.js';
+import { countTokensRequest, messagesRequest } from './translate/messages.js';
+import { responsesRequest } from './translate/responses.js';
 
 export interface DocumentedRoute {
   method: string;
@@ -66,6 +68,29 @@ const embeddingList = z.looseObject({
 const tokenizeResult = z.object({ count: z.number().int(), max_model_len: z.number().int(), tokens: z.array(z.number().int()), token_strs: z.array(z.string()).nullable() });
 const detokenizeResult = z.object({ prompt: z.string() });
 const renderResult = z.looseObject({ prompt: z.string(), prompt_token_ids: z.array(z.number().int()) });
+const responseObject = z.looseObject({
+  id: z.string(),
+  object: z.literal('response'),
+  created_at: z.number().int(),
+  status: z.enum(['completed', 'incomplete', 'failed', 'in_progress']),
+  model: z.string(),
+  output: z.array(z.looseObject({ type: z.enum(['message', 'function_call', 'reasoning']), id: z.string() })),
+  incomplete_details: z.looseObject({ reason: z.string() }).nullable(),
+  store: z.boolean(),
+  usage: z.looseObject({ input_tokens: z.number().int(), output_tokens: z.number().int(), total_tokens: z.number().int() }).nullable(),
+});
+const anthropicMessage = z.looseObject({
+  id: z.string(),
+  type: z.literal('message'),
+  role: z.literal('assistant'),
+  model: z.string(),
+  content: z.array(z.looseObject({ type: z.enum(['text', 'tool_use']) })),
+  stop_reason: z.enum(['end_turn', 'max_tokens', 'stop_sequence', 'tool_use']).nullable(),
+  stop_sequence: z.string().nullable(),
+  usage: z.looseObject({ input_tokens: z.number().int(), output_tokens: z.number().int() }),
+});
+const tokenCount = z.object({ input_tokens: z.number().int() });
+const anthropicError = z.object({ type: z.literal('error'), error: z.object({ type: z.string(), message: z.string() }) }).describe('Errors on the /v1/messages routes (Anthropic shape).');
 
 /** Named schemas: each becomes components.schemas[name]; nested uses become $refs. */
 const NAMED: [string, z.ZodType][] = [
@@ -80,6 +105,13 @@ const NAMED: [string, z.ZodType][] = [
   ['TokenizeResult', tokenizeResult],
   ['DetokenizeResult', detokenizeResult],
   ['RenderResult', renderResult],
+  ['ResponsesRequest', responsesRequest],
+  ['Response', responseObject],
+  ['MessagesRequest', messagesRequest],
+  ['CountTokensRequest', countTokensRequest],
+  ['Message', anthropicMessage],
+  ['TokenCount', tokenCount],
+  ['AnthropicError', anthropicError],
   ['Usage', usage],
   ['ModelCard', modelCard],
   ['ModelList', modelList],
@@ -102,6 +134,10 @@ interface OperationDoc {
   /** Answers text/event-stream when the request has `stream: true`. */
   stream?: boolean;
   description?: string;
+  /** Errors in Anthropic's shape. */
+  anthropic?: boolean;
+  /** What the SSE answer carries, when it is not chat-style `data:` chunks. */
+  events?: string;
 }
 
 const OPERATIONS: Record<string, OperationDoc> = {
@@ -111,6 +147,10 @@ const OPERATIONS: Record<string, OperationDoc> = {
   'POST /v1/chat/completions': { summary: 'Create a chat completion', tag: 'Inference', request: 'ChatCompletionRequest', response: 'ChatCompletion', stream: true, description: 'OpenAI-compatible; image_url parts (https URLs or data: URIs) on vision models.' },
   'POST /v1/completions': { summary: 'Create a completion', tag: 'Inference', request: 'CompletionRequest', response: 'Completion', stream: true },
   'POST /v1/embeddings': { summary: 'Create embeddings', tag: 'Inference', request: 'EmbeddingRequest', response: 'EmbeddingList' },
+  'POST /v1/responses': { summary: 'Create a response (OpenAI Responses API)', tag: 'Inference', request: 'ResponsesRequest', response: 'Response', stream: true, description: 'Passed through to engines that serve it (vLLM, trtllm-serve); translated over chat completions on llama.cpp. Stateless: previous_response_id is refused (400), store is answered false. Streams the Responses event sequence (`event:` named SSE).', events: 'SSE, named events: response.created, response.in_progress, response.output_item.added, response.content_part.added, response.output_text.delta…, response.output_text.done, response.content_part.done, response.output_item.done (function calls: response.function_call_arguments.delta…/.done), then response.completed | response.incomplete (or error + response.failed).' },
+  'GET /v1/responses/{id}': { summary: 'Retrieve a stored response', tag: 'Inference', description: 'portico keeps no responses: always 404 `response_not_stored`.' },
+  'POST /v1/messages': { summary: 'Create a message (Anthropic Messages API)', tag: 'Inference', request: 'MessagesRequest', response: 'Message', stream: true, anthropic: true, description: 'Translated over chat completions on every engine. The key may be sent as `x-api-key`. Streams message_start, content_block_*, message_delta, message_stop.', events: 'SSE, named events: message_start, ping, content_block_start, content_block_delta (text_delta | input_json_delta)…, content_block_stop, message_delta (stop_reason, usage), message_stop; an `error` event if the engine fails mid-stream.' },
+  'POST /v1/messages/count_tokens': { summary: 'Count the input tokens of a Messages request', tag: 'Tokens', request: 'CountTokensRequest', response: 'TokenCount', anthropic: true },
   'POST /tokenize': { summary: 'Tokenize a prompt or chat messages', tag: 'Tokens', request: 'TokenizeRequest', response: 'TokenizeResult' },
   'POST /detokenize': { summary: 'Turn token ids back into text', tag: 'Tokens', request: 'DetokenizeRequest', response: 'DetokenizeResult' },
   'POST /v1/chat/completions/render': { summary: 'Render the chat template without inference', tag: 'Tokens', request: 'ChatCompletionRequest', response: 'RenderResult' },
@@ -159,12 +199,13 @@ export interface OpenApiOptions {
 export function buildOpenApi(routes: readonly DocumentedRoute[], opts: OpenApiOptions): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const r of routes) {
-    const key = `${r.method} ${r.path}`;
+    const path = r.path.replace(/:(\w+)/g, '{$1}');
+    const key = `${r.method} ${path}`;
     const doc: OperationDoc = OPERATIONS[key] ?? { summary: key, tag: 'Other' };
     const ok: Record<string, unknown> = {};
     if (doc.response) ok['application/json'] = { schema: ref(doc.response) };
     if (doc.mediaType) ok[doc.mediaType] = { schema: { type: 'string' } };
-    if (doc.stream) ok['text/event-stream'] = { schema: { type: 'string', description: 'SSE: `data:` JSON chunks, the last with `usage` when `stream_options.include_usage` is set, then `data: [DONE]`.' } };
+    if (doc.stream) ok['text/event-stream'] = { schema: { type: 'string', description: doc.events ?? 'SSE: `data:` JSON chunks, the last with `usage` when `stream_options.include_usage` is set, then `data: [DONE]`.' } };
     const responses: Record<string, unknown> = {
       '200': { description: 'OK', ...(Object.keys(ok).length ? { content: ok } : {}), headers: { 'x-request-id': { schema: { type: 'string' } }, 'x-portico-overhead-ms': { schema: { type: 'string' }, description: 'Time spent in the gateway, excluding the engine (ms).' } } },
     };
@@ -172,18 +213,19 @@ export function buildOpenApi(routes: readonly DocumentedRoute[], opts: OpenApiOp
       if (status === '401' || status === '403') {
         if (r.access === 'public') continue;
       } else if (!doc.request && ['400', '413'].includes(status)) continue;
-      responses[status] = { description, content: { 'application/json': { schema: ref('Error') } } };
+      responses[status] = { description, content: { 'application/json': { schema: ref(doc.anthropic ? 'AnthropicError' : 'Error') } } };
     }
     const op: Record<string, unknown> = {
-      operationId: operationId(r.method, r.path),
+      operationId: operationId(r.method, path),
       summary: doc.summary,
       ...(doc.description ? { description: doc.description } : {}),
       tags: [doc.tag],
-      security: r.access === 'public' ? [] : [{ bearerAuth: [] }],
+      security: r.access === 'public' ? [] : [{ bearerAuth: [] }, { apiKeyHeader: [] }],
+      ...(path.includes('{') ? { parameters: [...path.matchAll(/\{(\w+)\}/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' } })) } : {}),
       ...(doc.request ? { requestBody: { required: true, content: { 'application/json': { schema: ref(doc.request) } } } } : {}),
       responses,
     };
-    (paths[r.path] ??= {})[r.method.toLowerCase()] = op;
+    (paths[path] ??= {})[r.method.toLowerCase()] = op;
   }
   return {
     openapi: '3.1.0',
@@ -194,11 +236,14 @@ export function buildOpenApi(routes: readonly DocumentedRoute[], opts: OpenApiOp
       license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },
     },
     servers: [{ url: '/' }],
-    security: [{ bearerAuth: [] }],
-    tags: [...new Set(routes.map((r) => (OPERATIONS[`${r.method} ${r.path}`] ?? { tag: 'Other' }).tag))].map((name) => ({ name })),
+    security: [{ bearerAuth: [] }, { apiKeyHeader: [] }],
+    tags: [...new Set(routes.map((r) => (OPERATIONS[`${r.method} ${r.path.replace(/:(\w+)/g, '{$1}')}`] ?? { tag: 'Other' }).tag))].map((name) => ({ name })),
     paths,
     components: {
-      securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'One of NIM_API_KEYS, as `Authorization: Bearer <key>`.' } },
+      securitySchemes: {
+        bearerAuth: { type: 'http', scheme: 'bearer', description: 'One of NIM_API_KEYS, as `Authorization: Bearer <key>`.' },
+        apiKeyHeader: { type: 'apiKey', in: 'header', name: 'x-api-key', description: 'The same key as `x-api-key` (what Anthropic clients send); Authorization wins when both are sent.' },
+      },
       schemas: componentSchemas(),
     },
   };

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KeyStore } from '../gateway/auth.js';
 import { json, type ErrorEnvelope, type ModelList } from './helpers/json.js';
 import { isEnvelope, MODEL, rig, sampleBody, type Rig } from './helpers/secure-app.js';
+import { isMessagesPath } from '../gateway/translate/messages.js';
 
 const RIGHT = 'sk-right-0123456789abcdef';
 const SCOPED = 'sk-scoped-0123456789abcdef';
@@ -108,7 +109,10 @@ describe('route × credential matrix (from the route table)', () => {
             continue;
           }
           expect(res.headers.get('www-authenticate') ?? '', where).toMatch(/^Bearer\b/);
-          if (body) {
+          if (body && isMessagesPath(t.path)) {
+            // Anthropic's routes answer in Anthropic's error shape.
+            expect(body, where).toEqual({ type: 'error', error: { type: 'authentication_error', message: expect.any(String) } });
+          } else if (body) {
             expect(isEnvelope(body), where).toBe(true);
             expect(body.error.code, where).toBe(cred.expect === 'missing' ? 'missing_api_key' : 'invalid_api_key');
             expect(body.error.type, where).toBe('authentication_error');
@@ -123,7 +127,8 @@ describe('route × credential matrix (from the route table)', () => {
               bypasses++;
               failures.push(`${where}: expected 403 for a model the key may not use`);
             } else {
-              expect(body?.error).toMatchObject({ code: 'model_not_allowed', type: 'permission_error', param: 'model' });
+              if (isMessagesPath(t.path)) expect(body?.error, where).toMatchObject({ type: 'permission_error', message: expect.stringContaining('may not use model') });
+              else expect(body?.error).toMatchObject({ code: 'model_not_allowed', type: 'permission_error', param: 'model' });
             }
           }
         }

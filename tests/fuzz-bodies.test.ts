@@ -6,6 +6,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KeyStore } from '../gateway/auth.js';
 import type { RouteSpec } from '../gateway/app.js';
 import { isEnvelope, MODEL, rig, sampleBody, type Rig } from './helpers/secure-app.js';
+import { isMessagesPath } from '../gateway/translate/messages.js';
+
+const isAnthropicError = (v: unknown): boolean => {
+  const o = v as { type?: unknown; error?: { type?: unknown; message?: unknown } } | null;
+  return o?.type === 'error' && typeof o.error?.type === 'string' && typeof o.error.message === 'string';
+};
 
 const KEY = 'sk-fuzz-key-0123456789';
 /** Per POST route: ~2,000 cases in all. */
@@ -96,7 +102,9 @@ describe('fuzz: every POST route', () => {
           if (res.status >= 500) throw new Error(`${route.path} → ${res.status} for ${JSON.stringify(raw).slice(0, 200)}: ${text}`);
           if (res.status >= 400) {
             const parsed = JSON.parse(text) as unknown;
-            if (!isEnvelope(parsed)) throw new Error(`not an envelope: ${text}`);
+            // Anthropic's routes answer in Anthropic's error shape.
+            const ok = isMessagesPath(route.path) ? isAnthropicError(parsed) : isEnvelope(parsed);
+            if (!ok) throw new Error(`not an envelope: ${text}`);
             expect(text).not.toMatch(/\bat .+:\d+:\d+|127\.0\.0\.1|ECONN|node:internal/);
           } else if ((res.headers.get('content-type') ?? '').includes('json')) {
             JSON.parse(text);

@@ -45,6 +45,8 @@ export function answerAll(engine: FakeEngine): void {
   );
   engine.on('/tokenize', (_q, res) => json(res, { count: 2, max_model_len: 4096, tokens: [1, 2], token_strs: null }));
   engine.on('/detokenize', (_q, res) => json(res, { prompt: 'ab' }));
+  // vLLM serves the Responses API natively (the openai dialect passes it through).
+  engine.on('/v1/responses', (_q, res) => json(res, { id: 'resp_1', object: 'response', status: 'completed', output: [] }));
   engine.on('/v1/chat/completions/render', (_q, res) => json(res, { prompt: 'x', prompt_token_ids: [1] }));
   engine.on('/v1/completions/render', (_q, res) => json(res, { prompt: 'x', prompt_token_ids: [1] }));
 }
@@ -78,7 +80,11 @@ export function sampleBody(path: string, model = MODEL.id): Record<string, unkno
   switch (path) {
     case '/v1/chat/completions':
     case '/v1/chat/completions/render':
+    case '/v1/messages':
+    case '/v1/messages/count_tokens':
       return chat;
+    case '/v1/responses':
+      return { model, input: 'hi', max_output_tokens: 4 };
     case '/v1/completions':
     case '/v1/completions/render':
       return { model, prompt: 'hi', max_tokens: 4 };
