@@ -29,6 +29,7 @@ import { Metrics, METRICS_CONTENT_TYPE } from './metrics.js';
 import { observe, type RequestObservation } from './observe.js';
 import { createManagement, fallbackManagementInfo, type ManagementInfo } from './management.js';
 import { buildOpenApi, docsHtml, DOCS_CSP } from './openapi.js';
+import type { MediaNormalizer as FullMediaNormalizer, MediaTarget } from './media/normalize.js';
 
 export interface Readiness {
   isReady(): boolean;
@@ -36,17 +37,18 @@ export interface Readiness {
   reason(): string;
 }
 
-export interface MediaNormalizer {
-  normalize(body: Record<string, unknown>, signal?: AbortSignal): Promise<boolean>;
-}
+export type MediaNormalizer = Pick<FullMediaNormalizer, 'normalize'>;
 
 export interface AppDeps {
   /** Absent settings take their secure or unlimited defaults (tests pass a few). */
   settings: Pick<Settings, 'maxRequestBytes'> & Partial<Settings>;
   model: ServedModel;
   upstream: Upstream;
-  /** Mutable: an engine found at NIM_ENGINE_URL tells its dialect once it answers. */
-  engine: { dialect: EngineDialect };
+  /**
+   * Mutable: an engine found at NIM_ENGINE_URL tells its dialect once it answers; llama-server
+   * tells its modalities (/props) once healthy. Absent modalities: unknown (media is forwarded).
+   */
+  engine: { dialect: EngineDialect; kind?: MediaTarget['engine']; modalities?: MediaTarget['modalities'] };
   readiness: Readiness;
   media?: MediaNormalizer;
   /** Unix seconds the model was loaded: /v1/models `created`. */
@@ -65,6 +67,7 @@ export interface AppDeps {
 }
 
 type Access = 'public' | 'protected';
+const MESSAGES = ['messages'] as const;
 export interface RouteSpec {
   method: 'GET' | 'POST';
   path: string;
@@ -72,6 +75,11 @@ export interface RouteSpec {
   access: Access;
   /** Counts against the admission limit (runs inference on the engine). */
   inference: boolean;
+  /**
+   * Body fields holding messages whose content parts go through the part table
+   * (gateway/media/parts.ts): every POST route declares it, [] for none (tests/media-routes.test.ts).
+   */
+  media?: readonly string[];
   handler: (c: Context) => Promise<Response> | Response;
 }
 
@@ -107,9 +115,17 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
     if (!readiness.isReady()) throw new PorticoError('engine_unavailable', readiness.reason());
   };
 
+  /** The route table's media step: every part of every message-carrying field, one table. */
+  const mediaStep = (c: Context, body: Record<string, unknown>): Promise<boolean> | false => {
+    const sites = mediaSites.get(`${c.req.method} ${c.req.routePath}`);
+    if (!sites?.length || !deps.media) return false;
+    const e = deps.engine;
+    return deps.media.normalize(body, c.req.raw.signal, { sites, model: model.id, modalities: e.modalities, engine: e.kind ?? e.dialect });
+  };
+
   /** Validate, normalize media, forward; JSON back, or SSE bytes as they arrive. */
   const forward =
-    (path: string, schema: z.ZodType, opts: { media?: boolean } = {}) =>
+    (path: string, schema: z.ZodType) =>
     async (c: Context): Promise<Response> => {
       const { raw, value } = await readJson(c, limit);
       const body = parseBody(schema, value) as Record<string, unknown>;
@@ -118,7 +134,7 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
       chargeTokens(c, limiter, body);
       requireReady();
       const signal = c.req.raw.signal;
-      const changed = opts.media && deps.media ? await deps.media.normalize(body, signal) : false;
+      const changed = await mediaStep(c, body);
       const obs = c.get('obs');
       const res = await obs.engine(() =>
         upstream.request({
@@ -153,6 +169,7 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
       requireModelAccess(c, (req as { model?: unknown }).model ?? model.id);
       checkModel((req as { model?: unknown }).model);
       requireReady();
+      await mediaStep(c, req as Record<string, unknown>);
       const engineCall = { signal: c.req.raw.signal, requestId: c.get('requestId') };
       return c.json(await c.get('obs').engine(() => call(req, engineCall)));
     };
@@ -176,16 +193,17 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
       inference: false,
       handler: (c) => c.json({ object: 'list', data: canUseModel(c, model.id) ? [modelCard(model, created)] : [] }),
     },
-    { method: 'POST', path: '/v1/chat/completions', access: 'protected', inference: true, handler: forward('/v1/chat/completions', chatCompletionRequest, { media: true }) },
-    { method: 'POST', path: '/v1/completions', access: 'protected', inference: true, handler: forward('/v1/completions', completionRequest) },
-    { method: 'POST', path: '/v1/embeddings', access: 'protected', inference: true, handler: forward('/v1/embeddings', embeddingRequest) },
-    { method: 'POST', path: '/tokenize', access: 'protected', inference: false, handler: viaDialect(tokenizeRequest, (r, s) => dialectNow().tokenize(r, s)) },
-    { method: 'POST', path: '/detokenize', access: 'protected', inference: false, handler: viaDialect(detokenizeRequest, (r, s) => dialectNow().detokenize(r, s)) },
+    { method: 'POST', path: '/v1/chat/completions', access: 'protected', inference: true, media: MESSAGES, handler: forward('/v1/chat/completions', chatCompletionRequest) },
+    { method: 'POST', path: '/v1/completions', access: 'protected', inference: true, media: [], handler: forward('/v1/completions', completionRequest) },
+    { method: 'POST', path: '/v1/embeddings', access: 'protected', inference: true, media: MESSAGES, handler: forward('/v1/embeddings', embeddingRequest) },
+    { method: 'POST', path: '/tokenize', access: 'protected', inference: false, media: MESSAGES, handler: viaDialect(tokenizeRequest, (r, s) => dialectNow().tokenize(r, s)) },
+    { method: 'POST', path: '/detokenize', access: 'protected', inference: false, media: MESSAGES, handler: viaDialect(detokenizeRequest, (r, s) => dialectNow().detokenize(r, s)) },
     {
       method: 'POST',
       path: '/v1/chat/completions/render',
       access: 'protected',
       inference: false,
+      media: MESSAGES,
       handler: viaDialect(chatCompletionRequest, (r, s) => dialectNow().renderChat(r, s)),
     },
     {
@@ -193,6 +211,7 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
       path: '/v1/completions/render',
       access: 'protected',
       inference: false,
+      media: [],
       handler: viaDialect(completionRequest, (r, s) => dialectNow().renderCompletion(r, s)),
     },
     // NIM management (issue D). /metrics: the path vLLM and llama-server scrapers expect.
@@ -205,6 +224,7 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
     { method: 'GET', path: '/openapi.json', access: 'protected', inference: false, handler: (c) => c.body(openapi().json, 200, { 'content-type': 'application/json' }) },
     { method: 'GET', path: '/docs', access: 'protected', inference: false, handler: (c) => c.html(openapi().html, 200, { 'content-security-policy': DOCS_CSP }) },
   ];
+  const mediaSites = new Map(routes.map((r) => [`${r.method} ${r.path}`, r.media]));
   const metricsResponse = async (c: Context): Promise<Response> =>
     c.body(await metrics.render({ engine: upstream, model: model.id, ready: readiness.isReady(), queue: admit, wait: (f) => c.get('obs').waiting(f) }), 200, {
       'content-type': METRICS_CONTENT_TYPE,

@@ -61,7 +61,11 @@ const ENV = {
   NIM_MEDIA_MAX_BYTES: int(1).default(20 * 1024 * 1024),
   NIM_MEDIA_FETCH_TIMEOUT_MS: int(1).default(10000),
   NIM_MEDIA_MAX_PIXELS: int(1).default(40_000_000),
-  NIM_MEDIA_MAX_IMAGES: int(0).default(16),
+  // NIM's names for the per-prompt counts (→ vLLM --limit-mm-per-prompt); NIM_MEDIA_MAX_IMAGES is the older alias.
+  NIM_MAX_IMAGES_PER_PROMPT: int(0).optional(),
+  NIM_MEDIA_MAX_IMAGES: int(0).optional(),
+  NIM_MAX_VIDEOS_PER_PROMPT: int(0).default(1),
+  NIM_MAX_AUDIOS_PER_PROMPT: int(0).default(1),
   NIM_MEDIA_MAX_REDIRECTS: int(0, 20).default(3),
   NIM_MEDIA_CACHE_MB: int(0).default(256),
   NIM_CORS_ALLOW_ORIGINS: list.default([]),
@@ -143,6 +147,8 @@ export interface Settings {
     fetchTimeoutMs: number;
     maxPixels: number;
     maxImages: number;
+    maxVideos: number;
+    maxAudios: number;
     maxRedirects: number;
     cacheBytes: number;
   };
@@ -249,7 +255,9 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
       maxBytes: r.NIM_MEDIA_MAX_BYTES,
       fetchTimeoutMs: r.NIM_MEDIA_FETCH_TIMEOUT_MS,
       maxPixels: r.NIM_MEDIA_MAX_PIXELS,
-      maxImages: r.NIM_MEDIA_MAX_IMAGES,
+      maxImages: r.NIM_MAX_IMAGES_PER_PROMPT ?? r.NIM_MEDIA_MAX_IMAGES ?? 16,
+      maxVideos: r.NIM_MAX_VIDEOS_PER_PROMPT,
+      maxAudios: r.NIM_MAX_AUDIOS_PER_PROMPT,
       maxRedirects: r.NIM_MEDIA_MAX_REDIRECTS,
       cacheBytes: r.NIM_MEDIA_CACHE_MB * 1024 * 1024,
     },

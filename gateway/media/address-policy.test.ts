@@ -11,6 +11,8 @@ const policy: Settings['media'] = {
   fetchTimeoutMs: 200,
   maxPixels: 1_000_000,
   maxImages: 4,
+  maxVideos: 1,
+  maxAudios: 1,
   maxRedirects: 3,
   cacheBytes: 1 << 20,
 };

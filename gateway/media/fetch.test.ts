@@ -24,6 +24,8 @@ const basePolicy: Settings['media'] = {
   fetchTimeoutMs: 5000,
   maxPixels: 1_000_000,
   maxImages: 4,
+  maxVideos: 1,
+  maxAudios: 1,
   maxRedirects: 3,
   cacheBytes: 1 << 20,
 };

@@ -15,6 +15,8 @@ const basePolicy: Settings['media'] = {
 
   maxPixels: 1_000_000,
   maxImages: 4,
+  maxVideos: 1,
+  maxAudios: 1,
   maxRedirects: 3,
   cacheBytes: 1 << 20,
 };
