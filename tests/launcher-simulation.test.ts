@@ -98,6 +98,7 @@ describe('simulation: portico serve --dry-run on simulated GPU machines', () => 
       '--tensor-parallel-size', '1', '--pipeline-parallel-size', '1',
       '--max-model-len', '4096',
       '--quantization', 'fp8',
+      '--allowed-media-domains', 'portico.invalid',
       '--max-num-seqs', '8',
     ]);
     expect(out.engine.env).toMatchObject({ CUDA_VISIBLE_DEVICES: '0', CUDA_DEVICE_ORDER: 'PCI_BUS_ID' });
@@ -219,6 +220,7 @@ describe('simulation: portico serve on 1× L40S through a fake vllm running llam
       '--tensor-parallel-size', '1', '--pipeline-parallel-size', '1',
       '--max-model-len', '4096',
       '--quantization', 'fp8',
+      '--allowed-media-domains', 'portico.invalid',
     ]);
     expect(stack.output()).toContain('[profile] selected vllm-generic-fp8-tp1-pp1-throughput');
   });

@@ -26,6 +26,8 @@ export interface ServedModel {
   /** Where the weights come from (path or URI): /v1/models `root`. */
   root: string;
   maxModelLen: number;
+  /** Media the model takes (manifest); absent: unknown, or asked of the engine (llama-server /props). */
+  modalities?: { image: boolean; video: boolean; audio: boolean } | undefined;
 }
 
 /** What every GPU engine adapter (vLLM, TensorRT-LLM) takes. */
