@@ -32,7 +32,7 @@ const FORMATS: Record<string, { format: AudioFormat; demuxer: string; mime: stri
   'audio/mpeg': { format: 'mp3', demuxer: 'mp3', mime: 'audio/mpeg' },
   'audio/flac': { format: 'flac', demuxer: 'flac', mime: 'audio/flac' },
   'audio/ogg': { format: 'ogg', demuxer: 'ogg', mime: 'audio/ogg' },
-  'audio/opus': { format: 'ogg', demuxer: 'ogg', mime: 'audio/ogg' },
+  'audio/ogg; codecs=opus': { format: 'ogg', demuxer: 'ogg', mime: 'audio/ogg' },
 };
 
 const invalid = (reason: 'not_audio' | 'undecodable', detail: string) => new MediaRefusal('invalid_audio', reason, detail);
