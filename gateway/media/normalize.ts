@@ -129,8 +129,8 @@ type Resolved =
 
 const KIND_CODES: Record<MediaKind, Partial<Record<string, ErrorCode>>> = {
   image: {},
-  video: { image_fetch_blocked: 'media_fetch_blocked', image_fetch_failed: 'media_fetch_failed', image_too_large: 'payload_too_large', invalid_image: 'invalid_parameter' },
-  audio: { image_fetch_blocked: 'media_fetch_blocked', image_fetch_failed: 'media_fetch_failed', image_too_large: 'payload_too_large', invalid_image: 'invalid_parameter' },
+  video: { image_fetch_blocked: 'media_fetch_blocked', image_fetch_failed: 'media_fetch_failed', image_too_large: 'video_too_large', invalid_image: 'invalid_video' },
+  audio: { image_fetch_blocked: 'media_fetch_blocked', image_fetch_failed: 'media_fetch_failed', image_too_large: 'audio_too_large', invalid_image: 'invalid_audio' },
 };
 
 export function createMediaNormalizer(policy: MediaPolicy, deps: MediaDeps = {}): MediaNormalizer {
@@ -398,7 +398,7 @@ export function createMediaNormalizer(policy: MediaPolicy, deps: MediaDeps = {})
       if (err instanceof PorticoError) throw err;
       // A parser choking on hostile bytes is still the client's media, not our 500.
       metrics.refusal('unexpected', job.kind);
-      const code: ErrorCode = job.kind === 'image' ? 'invalid_image' : 'invalid_parameter';
+      const code: ErrorCode = job.kind === 'image' ? 'invalid_image' : job.kind === 'video' ? 'invalid_video' : 'invalid_audio';
       throw new PorticoError(code, `${job.kind} could not be processed`, { param: job.param, cause: err });
     }
     return apply(jobs, results, texts, opts);

@@ -1,7 +1,45 @@
-// The media step's processing modules (probe/sample video, probe audio, convert/resize images),
-// bound to the settings. Until they are merged the media step refuses video and audio parts.
+// The media step's processing modules (video.ts, audio.ts, image-transform.ts: ffprobe/ffmpeg and
+// sharp), bound to the media settings. normalize.ts takes them as an injected dependency so its
+// walk over the part table can be tested alone; serve.ts passes these.
+import type { Settings } from '../../launcher/config.js';
+import { probeAudio } from './audio.js';
+import { prepareImage } from './image-transform.js';
 import type { MediaProcessors } from './normalize.js';
+import { probeVideo, sampleFrames } from './video.js';
 
-export function mediaProcessors(): Partial<MediaProcessors> {
-  return {};
+/** The video/audio caps, when the settings carry them (defaults otherwise). */
+type Caps = Partial<{
+  maxVideoBytes: number;
+  maxVideoDurationS: number;
+  maxVideoFrames: number;
+  maxAudioBytes: number;
+  maxAudioDurationS: number;
+  resizeMaxPixels: number;
+}>;
+
+const buf = (b: Uint8Array): Buffer => (Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+
+export function mediaProcessors(policy: Partial<Settings['media']> & Caps = {}): MediaProcessors {
+  const video = (signal: AbortSignal) => ({
+    maxDurationS: policy.maxVideoDurationS ?? 600,
+    maxFrames: policy.maxVideoFrames ?? 36_000,
+    ...(policy.maxVideoBytes !== undefined ? { maxBytes: policy.maxVideoBytes } : {}),
+    ...(policy.maxPixels !== undefined ? { maxPixels: policy.maxPixels } : {}),
+    signal,
+  });
+  return {
+    probeVideo: (bytes, signal) => probeVideo(bytes, video(signal)),
+    sampleFrames: (bytes, n, signal) =>
+      sampleFrames(bytes, n, { ...video(signal), ...(policy.resizeMaxPixels ? { maxFramePixels: policy.resizeMaxPixels } : {}) }),
+    probeAudio: (bytes, signal) =>
+      probeAudio(bytes, { maxDurationS: policy.maxAudioDurationS ?? 600, ...(policy.maxAudioBytes !== undefined ? { maxBytes: policy.maxAudioBytes } : {}), signal }),
+    async prepareImage(bytes, mime, opts) {
+      const r = await prepareImage(bytes, mime, {
+        accept: new Set(opts.accept),
+        maxPixels: opts.maxPixels > 0 ? opts.maxPixels : undefined,
+        ...(policy.maxPixels !== undefined ? { maxInputPixels: policy.maxPixels } : {}),
+      });
+      return { bytes: buf(r.bytes), mime: r.mime, resized: r.resized, converted: r.converted };
+    },
+  };
 }
