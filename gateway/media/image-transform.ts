@@ -12,6 +12,7 @@
 import sharp, { type Metadata, type Sharp } from 'sharp';
 import { fitWithin } from './fit.js';
 import { MediaRefusal, invalidImage } from './refusal.js';
+import { inspectImage } from './sniff.js';
 
 // libvips' operation cache keeps decoded inputs for reuse: a gateway sees each image once.
 sharp.cache(false);
@@ -58,6 +59,7 @@ const ENCODE: Record<string, (s: Sharp) => Sharp> = {
 export async function prepareImage(bytes: Uint8Array, mime: string, opts: PrepareOptions): Promise<PreparedImage> {
   opts.signal?.throwIfAborted();
   const limit = opts.maxInputPixels ?? 40_000_000;
+  if (mime === 'image/bmp') return passBmp(bytes, opts, limit);
   let meta: Metadata;
   try {
     meta = await sharp(bytes, { limitInputPixels: false }).metadata(); // header only: nothing decoded
@@ -90,6 +92,16 @@ export async function prepareImage(bytes: Uint8Array, mime: string, opts: Prepar
   }
   opts.signal?.throwIfAborted();
   return { bytes: out, mime: outMime, width: target.width, height: target.height, resized, converted: outMime !== mime, oriented };
+}
+
+/**
+ * libvips (sharp's prebuilt build) has no BMP loader. Every engine decodes BMP (stb_image, PIL), so
+ * a BMP goes on as it is: the header is checked, but it is neither shrunk nor converted.
+ */
+async function passBmp(bytes: Uint8Array, opts: PrepareOptions, limit: number): Promise<PreparedImage> {
+  if (!opts.accept.has('image/bmp')) throw invalidImage('undecodable', 'BMP images cannot be converted for this engine; send PNG or JPEG');
+  const { width, height } = await inspectImage(bytes, limit);
+  return { bytes, mime: 'image/bmp', width, height, resized: false, converted: false, oriented: false };
 }
 
 function refusal(err: unknown): MediaRefusal {
