@@ -9,11 +9,13 @@ import { createMediaNormalizer, type MediaMetrics, type MediaNormalizer } from '
 import { mediaProcessors } from '../gateway/media/processors.js';
 import { ffmpegMake, H264, sine, testsrc } from '../gateway/media/test-media.js';
 import { startServer, type TestServer } from '../gateway/media/test-server.js';
-import type { Settings } from '../launcher/config.js';
+import { loadSettings, type Settings } from '../launcher/config.js';
 import { completion, fakeEngine, type FakeEngine } from './helpers/fake-engine.js';
 
-type Policy = Settings['media'] & { resizeMaxPixels?: number; videoFrames?: number };
+type Policy = Settings['media'];
+// The defaults of every setting (one parse), with what these tests need on top.
 const basePolicy: Policy = {
+  ...loadSettings({}).media,
   allowedDomains: [],
   allowPrivateNetworks: true,
   maxBytes: 8 << 20,

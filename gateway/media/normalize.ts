@@ -18,9 +18,7 @@ import { locate, partRow, type MediaKind, type PartRow } from './parts.js';
 import { MediaRefusal, invalidImage } from './refusal.js';
 import { inspectBase64, inspectImage, parseDataUri, strictBase64Length, type ImageMime } from './sniff.js';
 
-/** Settings['media'] plus what the video/audio/resize modules add (absent: off or defaults). */
-type MediaPolicy = Settings['media'] &
-  Partial<{ resizeMaxPixels: number; videoFrames: number; maxVideoBytes: number; maxAudioBytes: number }>;
+type MediaPolicy = Settings['media'];
 
 /** Hooks for gateway metrics (issue D). `reason` is a RefusalReason: a small fixed label set. */
 export interface MediaMetrics {

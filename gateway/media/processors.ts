@@ -7,22 +7,12 @@ import { prepareImage } from './image-transform.js';
 import type { MediaProcessors } from './normalize.js';
 import { probeVideo, sampleFrames } from './video.js';
 
-/** The video/audio caps, when the settings carry them (defaults otherwise). */
-type Caps = Partial<{
-  maxVideoBytes: number;
-  maxVideoDurationS: number;
-  maxVideoFrames: number;
-  maxAudioBytes: number;
-  maxAudioDurationS: number;
-  resizeMaxPixels: number;
-}>;
-
 const buf = (b: Uint8Array): Buffer => (Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 
-export function mediaProcessors(policy: Partial<Settings['media']> & Caps = {}): MediaProcessors {
+export function mediaProcessors(policy: Partial<Settings['media']> = {}): MediaProcessors {
   const video = (signal: AbortSignal) => ({
-    maxDurationS: policy.maxVideoDurationS ?? 600,
-    maxFrames: policy.maxVideoFrames ?? 36_000,
+    maxDurationS: policy.maxVideoSeconds ?? 300,
+    maxFrames: policy.maxVideoFrames ?? 18_000,
     ...(policy.maxVideoBytes !== undefined ? { maxBytes: policy.maxVideoBytes } : {}),
     ...(policy.maxPixels !== undefined ? { maxPixels: policy.maxPixels } : {}),
     signal,
@@ -32,7 +22,7 @@ export function mediaProcessors(policy: Partial<Settings['media']> & Caps = {}):
     sampleFrames: (bytes, n, signal) =>
       sampleFrames(bytes, n, { ...video(signal), ...(policy.resizeMaxPixels ? { maxFramePixels: policy.resizeMaxPixels } : {}) }),
     probeAudio: (bytes, signal) =>
-      probeAudio(bytes, { maxDurationS: policy.maxAudioDurationS ?? 600, ...(policy.maxAudioBytes !== undefined ? { maxBytes: policy.maxAudioBytes } : {}), signal }),
+      probeAudio(bytes, { maxDurationS: policy.maxAudioSeconds ?? 300, ...(policy.maxAudioBytes !== undefined ? { maxBytes: policy.maxAudioBytes } : {}), signal }),
     async prepareImage(bytes, mime, opts) {
       const r = await prepareImage(bytes, mime, {
         accept: new Set(opts.accept),
