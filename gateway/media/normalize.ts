@@ -189,7 +189,7 @@ export function createMediaNormalizer(policy: MediaPolicy, deps: MediaDeps = {})
           const found = locate(row, part);
           if (!found) {
             const field = row.sources[0]![0]!;
-            const msg = `${field} must be an object with a string ${row.sources[0]![1] ?? 'value'}`;
+            const msg = row.sources[0]!.length > 1 ? `${field} must be an object with a string ${row.sources[0]![1]}` : `${field} must be a URL or data: URI string`;
             if (row.kind === 'image') throw refuse(invalidImage('invalid_part', msg), `${base}.${field}`, 'image');
             throw refusePart('invalid_parameter', msg, `${base}.${field}`, 'invalid_part');
           }
