@@ -226,6 +226,7 @@ export async function runMediaBench(opts: { rounds: number; iterations: number; 
   const peak = (k: MediaCase, m: MediaMode): Stat | undefined => stat((runs[`${k}/${m}`] ?? []).map((x) => x.peak));
   const ratio = (k: MediaCase) => stat((runs[`${k}/portico`] ?? []).map((x, i) => stat(x.times)!.median / stat(runs[`${k}/tool`]![i]!.times)!.median));
   const peakX = (k: MediaCase) => stat((runs[`${k}/portico`] ?? []).map((x) => x.peak / sizes[k]));
+  const peakVsTool = (k: MediaCase) => stat((runs[`${k}/portico`] ?? []).map((x, i) => x.peak / runs[`${k}/tool`]![i]!.peak));
   const TOOL: Record<MediaCase, string> = { frames: 'ffmpeg alone', datauri: 'ffprobe + download alone', resize: 'sharp alone' };
   const TITLE: Record<MediaCase, string> = {
     frames: `${(sizes.frames / 1e6).toFixed(1)} MB MP4 URL → ${FRAMES} frames`,
@@ -237,11 +238,15 @@ export async function runMediaBench(opts: { rounds: number; iterations: number; 
     target(`media_${k}_peak`, `${TITLE[k]}: peak memory ÷ input size`, peakX(k)?.median, 'max', 3, '×'),
   ]);
   const L: string[] = ['\n### Media: video and resize (median of rounds, min–max)\n\n'];
-  L.push('| case | portico ms | tool alone ms | time × tool | portico peak MB | tool peak MB | peak × input |\n|---|---|---|---|---|---|---|\n');
+  L.push('| case | portico ms | tool alone ms | time × tool | portico peak MB | tool peak MB | peak × tool | peak × input |\n|---|---|---|---|---|---|---|---|\n');
   const c = (s: Stat | undefined, d: number, scale = 1) => (s ? `${fmt(s.median / scale, d)} (${fmt(s.min / scale, d)}–${fmt(s.max / scale, d)})` : '—');
   for (const k of CASES) {
-    L.push(`| ${TITLE[k]} (vs ${TOOL[k]}) | ${c(ms(k, 'portico'), 0)} | ${c(ms(k, 'tool'), 0)} | ${c(ratio(k), 2)} | ${c(peak(k, 'portico'), 1, 1048576)} | ${c(peak(k, 'tool'), 1, 1048576)} | ${c(peakX(k), 2)} |\n`);
+    L.push(`| ${TITLE[k]} (vs ${TOOL[k]}) | ${c(ms(k, 'portico'), 0)} | ${c(ms(k, 'tool'), 0)} | ${c(ratio(k), 2)} | ${c(peak(k, 'portico'), 1, 1048576)} | ${c(peak(k, 'tool'), 1, 1048576)} | ${c(peakVsTool(k), 2)} | ${c(peakX(k), 2)} |\n`);
   }
+  L.push(
+    '\nPeak × input: decoding 720p H.264 takes ffmpeg alone ~80 MB whatever the file size, and libvips' +
+      ' a working set of its own, so the tools alone exceed 3× too; peak × tool is the overhead portico adds.\n',
+  );
   L.push('\n| target | value | limit | met |\n|---|---|---|---|\n');
   for (const t of targets) L.push(`| ${t.text} | ${fmt(t.value, 2)}${t.unit} | ≤ ${t.limit}${t.unit} | ${t.met === undefined ? '—' : t.met ? 'yes' : '**no**'} |\n`);
   return { json: { sizes, runs, targets }, markdown: L.join(''), targets };
