@@ -168,44 +168,39 @@ export async function probeVideo(bytes: Uint8Array, lim: VideoLimits): Promise<V
 
 /**
  * `n` frames, one from the middle of each of n equal slices of the video (frame index
- * ⌊(i + ½)·frames/n⌋), probed and capped first. One ffmpeg process: each frame is an input seeking
- * to its time (the demuxer jumps to the keyframe before it, so only that GOP is decoded, not the
- * whole video), and the first frame of each is kept.
+ * ⌊(i + ½)·frames/n⌋), probed and capped first. One ffmpeg process with one decoder: a `select`
+ * filter keeps those n frames and only they are scaled and encoded; decoding stops at the last.
+ * (n inputs each seeking to its frame decode less, but hold n decoders: measured 2.2× the peak
+ * memory for a 720p MP4, and no faster on 2 cores.)
  */
 export async function sampleFrames(bytes: Uint8Array, n: number, opts: SampleOptions): Promise<Frame[]> {
   if (!Number.isInteger(n) || n < 1) throw new RangeError(`frame count must be a positive integer, got ${n}`);
   const entry = await sniffVideo(bytes, opts.maxBytes);
-  return withTempFile(bytes, async (input, dir) => {
-    const info = await probeFile(input, entry, opts);
-    const count = Math.min(n, info.frameCount);
-    const { width, height } = fitWithin(info.width, info.height, opts.maxFramePixels);
-    const frameS = info.durationS / info.frameCount;
-    const format = opts.format ?? 'png';
-    const args = ['-nostdin', '-v', 'error'];
-    const chains: string[] = [];
-    for (let i = 0; i < count; i++) {
-      // A quarter frame early: seeking keeps the first frame at or after t, which is then frame k.
-      const k = Math.floor(((i + 0.5) * info.frameCount) / count);
-      const t = Math.max(0, (k - 0.25) * frameS);
-      args.push('-threads', '1', ...inputArgs(entry.demuxer), '-ss', t.toFixed(3), '-i', input);
-      chains.push(`[${i}:v:0]trim=end_frame=1,setpts=PTS-STARTPTS[f${i}]`);
-    }
-    const inputs = chains.map((_, i) => `[f${i}]`).join('');
-    const scale = width !== info.width || height !== info.height ? `,scale=${width}:${height}` : '';
-    // setpts: each kept frame one second apart, or the encoder sees equal timestamps and fails.
-    const graph = `${chains.join(';')};${inputs}concat=n=${count}:v=1:a=0,setpts=N/TB${scale}[out]`;
-    args.push(
-      '-filter_complex', graph,
-      '-map', '[out]',
-      '-fps_mode', 'passthrough',
-      ...(format === 'png' ? ['-c:v', 'png'] : ['-c:v', 'mjpeg', '-q:v', '3', '-pix_fmt', 'yuvj420p']),
-      '-f', 'image2',
-      join(dir, `frame-%03d.${format === 'png' ? 'png' : 'jpg'}`),
-    );
-    await runTool('ffmpeg', args, { signal: opts.signal, timeoutMs: opts.timeoutMs ?? 30_000, refuse: undecodable });
-    const names = (await readdir(dir)).filter((f) => f.startsWith('frame-')).sort();
-    if (names.length === 0) throw undecodable('has no decodable frame');
-    const mime = format === 'png' ? 'image/png' : 'image/jpeg';
-    return Promise.all(names.map(async (f) => ({ mime, bytes: await readFile(join(dir, f)) }) as Frame));
-  }, opts.tmpDir);
+  return withTempFile(
+    bytes,
+    async (input, dir) => {
+      const info = await probeFile(input, entry, opts);
+      const count = Math.min(n, info.frameCount);
+      const picks = Array.from({ length: count }, (_, i) => Math.floor(((i + 0.5) * info.frameCount) / count));
+      const { width, height } = fitWithin(info.width, info.height, opts.maxFramePixels);
+      const scale = width !== info.width || height !== info.height ? `,scale=${width}:${height}` : '';
+      const format = opts.format ?? 'png';
+      const args = [
+        '-nostdin', '-v', 'error',
+        ...inputArgs(entry.demuxer), '-i', input,
+        '-vf', `select='${picks.map((k) => `eq(n,${k})`).join('+')}'${scale}`,
+        '-fps_mode', 'passthrough',
+        '-frames:v', String(count),
+        ...(format === 'png' ? ['-c:v', 'png'] : ['-c:v', 'mjpeg', '-q:v', '3', '-pix_fmt', 'yuvj420p']),
+        '-f', 'image2',
+        join(dir, `frame-%03d.${format === 'png' ? 'png' : 'jpg'}`),
+      ];
+      await runTool('ffmpeg', args, { signal: opts.signal, timeoutMs: opts.timeoutMs ?? 30_000, refuse: undecodable });
+      const names = (await readdir(dir)).filter((f) => f.startsWith('frame-')).sort();
+      if (names.length === 0) throw undecodable('has no decodable frame');
+      const mime = format === 'png' ? 'image/png' : 'image/jpeg';
+      return Promise.all(names.map(async (f) => ({ mime, bytes: await readFile(join(dir, f)) }) as Frame));
+    },
+    opts.tmpDir,
+  );
 }
