@@ -162,6 +162,29 @@ describe('SSRF matrix: private networks off', () => {
   });
 });
 
+describe('smuggled keys: only what the table checked reaches the engine', () => {
+  it('a text part with uuid + image_url (vLLM reads it as an image), extra keys beside a data: URI: all dropped', async () => {
+    const { app } = gateway(false);
+    const hostile = `http://127.0.0.1:${listener.port}/x`;
+    const uri = `data:image/png;base64,${png(4, 4).toString('base64')}`;
+    const content = [
+      { type: 'text', text: 'hi', uuid: 'u1', image_url: { url: hostile } },
+      { type: 'image_url', image_url: { url: uri, detail: 'low', data: hostile }, uuid: 'u2', video_url: { url: hostile } },
+    ];
+    for (const path of ['/v1/chat/completions', '/tokenize', '/v1/chat/completions/render']) {
+      const from = engine.received.length;
+      const res = await app.request(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: MODEL.id, messages: [{ role: 'user', content }] }) });
+      expect(res.status, path).toBe(200);
+      const sent = JSON.parse(engine.received[from]!.body) as { messages: { content: unknown[] }[] };
+      expect(sent.messages[0]!.content).toEqual([
+        { type: 'text', text: 'hi' },
+        { type: 'image_url', image_url: { url: uri, detail: 'low' } },
+      ]);
+    }
+    expect(listener.connections).toBe(0);
+  });
+});
+
 describe('SSRF matrix: private networks on (images fetched by the gateway)', () => {
   it('image parts on every message-carrying route reach the engine as data: URIs, never as URLs', async () => {
     const { app, routes } = gateway(true);

@@ -87,7 +87,11 @@ const STB_IMAGES: readonly ImageMime[] = ['image/jpeg', 'image/png', 'image/gif'
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/** True if some message has a content part other than plain text. Allocates nothing. */
+/**
+ * True if some message has a content part other than plain `{type: "text", text}`. A text part with
+ * any other key counts: vLLM reads a part carrying `uuid` by its media keys, whatever its type
+ * (`{type: "text", uuid, image_url: {url: "http://…"}}` is an image URL to it). Allocates nothing.
+ */
 export function hasMedia(body: Record<string, unknown>, sites: readonly string[] = ['messages']): boolean {
   for (let s = 0; s < sites.length; s++) {
     const messages = body[sites[s]!];
@@ -97,7 +101,9 @@ export function hasMedia(body: Record<string, unknown>, sites: readonly string[]
       if (!Array.isArray(content)) continue;
       for (let j = 0; j < content.length; j++) {
         const part: unknown = content[j];
-        if (isObject(part) && part.type !== 'text') return true;
+        if (!isObject(part)) continue;
+        if (part.type !== 'text') return true;
+        for (const k in part) if (k !== 'type' && k !== 'text') return true;
       }
     }
   }
@@ -179,11 +185,10 @@ export function createMediaNormalizer(policy: MediaPolicy, deps: MediaDeps = {})
           }
           if (row.kind === 'refused') throw refusePart('unsupported_content_part', `"${String(part.type)}": ${row.why}`, `${base}.type`, 'unsupported_part');
           if (row.kind === 'text') {
-            if (row.asText) {
-              const t = locate(row, part);
-              if (t === undefined) throw refusePart('invalid_parameter', `${base}.${row.sources[0]!.join('.')}: is required and must be a string`, `${base}.${row.sources[0]!.join('.')}`, 'invalid_part');
-              texts.push([part, t.value]);
-            }
+            const t = locate(row, part);
+            if (t === undefined) throw refusePart('invalid_parameter', `${base}.${row.sources[0]!.join('.')}: is required and must be a string`, `${base}.${row.sources[0]!.join('.')}`, 'invalid_part');
+            // Rewritten to exactly {type, text}: stray keys (uuid, image_url, ...) never reach the engine.
+            if (row.asText || Object.keys(part).some((k) => k !== 'type' && k !== 'text')) texts.push([part, t.value]);
             return;
           }
           const found = locate(row, part);
@@ -402,51 +407,46 @@ export function createMediaNormalizer(policy: MediaPolicy, deps: MediaDeps = {})
     return apply(jobs, results, texts, opts);
   }
 
-  /** Write the results into the body. Frames replace one part with several: go back to front. */
+  /**
+   * Write the results into the body. Every media part is rebuilt from the table's fields only, so
+   * nothing the gateway did not check rides along (llama-server reads `video_url.data` before
+   * `.url`; vLLM reads a part with `uuid` by its media keys). A part already in canonical form
+   * with an unchanged data URI is left as it is. Frames replace one part with several: back to front.
+   */
   function apply(jobs: Job[], results: Resolved[], texts: [Record<string, unknown>, string][], opts: NormalizeOptions): boolean {
     let changed = texts.length > 0;
     for (const [part, text] of texts) {
       for (const k of Object.keys(part)) delete part[k];
       Object.assign(part, { type: 'text', text });
     }
-    const order = jobs.map((_, i) => i).sort((a, b) => (jobs[a]!.content === jobs[b]!.content ? jobs[b]!.index - jobs[a]!.index : 0));
-    for (const i of order) {
+    for (let i = jobs.length - 1; i >= 0; i--) {
       const job = jobs[i]!;
       const r = results[i]!;
-      const replace = (...parts: Record<string, unknown>[]) => {
-        job.content.splice(job.index, 1, ...parts);
-        changed = true;
-      };
+      let parts: Record<string, unknown>[];
       switch (r.kind) {
         case 'image': {
           const iu = job.part.image_url;
-          if (job.type === 'image_url' && isObject(iu)) {
-            if (r.uri !== undefined) {
-              iu.url = r.uri;
-              changed = true;
-            }
-          } else replace({ type: 'image_url', image_url: { url: r.uri ?? job.raw } });
+          const detail = isObject(iu) && typeof iu.detail === 'string' ? { detail: iu.detail } : {};
+          parts = [{ type: 'image_url', image_url: { url: r.uri ?? job.raw, ...detail } }];
           break;
         }
         case 'video':
-          if (job.type === 'video_url' && isObject(job.part.video_url)) {
-            if (r.uri !== undefined) {
-              (job.part.video_url as Record<string, unknown>).url = r.uri;
-              changed = true;
-            }
-          } else replace({ type: 'video_url', video_url: { url: r.uri ?? job.raw } });
+          parts = [{ type: 'video_url', video_url: { url: r.uri ?? job.raw } }];
           break;
         case 'frames':
-          replace(...r.uris.map((url) => ({ type: 'image_url', image_url: { url } })));
+          parts = r.uris.map((url) => ({ type: 'image_url', image_url: { url } }));
           break;
         case 'audio':
-          replace(
+          parts = [
             opts.engine === 'tensorrt_llm'
               ? { type: 'audio_url', audio_url: { url: `data:audio/${r.format};base64,${r.base64}` } }
               : { type: 'input_audio', input_audio: { data: r.base64, format: r.format } },
-          );
+          ];
           break;
       }
+      if (parts.length === 1 && sameShape(job.part, parts[0]!)) continue;
+      job.content.splice(job.index, 1, ...parts);
+      changed = true;
     }
     return changed;
   }
@@ -460,6 +460,21 @@ export function createMediaNormalizer(policy: MediaPolicy, deps: MediaDeps = {})
       await Promise.all([...fetchers.values()].map((f) => f.close()));
     },
   };
+}
+
+/** Same keys and string values, one level of nesting deep (a canonical part compared with the client's). */
+function sameShape(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  for (const k of ka) {
+    const va = a[k];
+    const vb = b[k];
+    if (isObject(va) && isObject(vb)) {
+      if (Object.keys(va).length !== Object.keys(vb).length) return false;
+      for (const kk of Object.keys(vb)) if (va[kk] !== vb[kk]) return false;
+    } else if (va !== vb) return false;
+  }
+  return true;
 }
 
 /** The message a code's template makes of `detail` (for re-labelling image wording). */
