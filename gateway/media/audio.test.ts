@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { probeAudio } from './audio.js';
+import { probeAudio, toWav } from './audio.js';
 import { MediaRefusal } from './refusal.js';
 import { H264, ffmpegMake, sine, testsrc } from './test-media.js';
 import { png } from './test-images.js';
@@ -69,6 +69,19 @@ describe('probeAudio', () => {
     expect(long).toMatchObject({ code: 'audio_too_long', reason: 'too_long' });
     expect(long.toPorticoError('p').status).toBe(400);
     expect(await probeAudio(wav, { maxDurationS: 2, maxBytes: wav.length })).toMatchObject({ format: 'wav' });
+  });
+
+  it('turns Ogg Vorbis into 16 kHz mono WAV of the same length (for engines without Ogg)', async () => {
+    const ogg = ffmpegMake([...sine(2), '-ac', '2', '-ar', '44100', '-c:a', 'libvorbis'], 'ogg');
+    const { info, bytes } = await toWav(ogg, { ...LIMITS, sampleRate: 16000, mono: true });
+    expect(info.format).toBe('ogg');
+    const out = await probeAudio(bytes, LIMITS);
+    expect(out.format).toBe('wav');
+    expect(out.durationS).toBeCloseTo(info.durationS, 1);
+    expect(bytes.readUInt16LE(22)).toBe(1); // channels
+    expect(bytes.readUInt32LE(24)).toBe(16000); // sample rate
+    expect(bytes.readUInt16LE(34)).toBe(16); // bits per sample
+    expect(await refusal(toWav(ogg, { maxDurationS: 1 }))).toMatchObject({ code: 'audio_too_long' });
   });
 
   describe('abort', () => {

@@ -68,7 +68,11 @@ export async function withTempFile<T>(
   }
 }
 
-/** Options for each input (they apply to the next `-i` only): local file access only, this demuxer. */
+/**
+ * Options for each input (they apply to the next `-i` only): this demuxer, and local files only.
+ * ffmpeg already limits what a `file:` input may open (file,crypto,data); the explicit whitelist
+ * keeps that true whatever its defaults become.
+ */
 export const inputArgs = (demuxer: string) => ['-protocol_whitelist', 'file', '-f', demuxer];
 
 /** Parses an ffprobe rational (`25/1`, `30000/1001`, `0/0`) or decimal; undefined if not positive. */

@@ -1,5 +1,6 @@
 // Video probing and frame sampling against real ffmpeg/ffprobe, on media generated here by ffmpeg.
 import { execFileSync } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -146,6 +147,31 @@ describe('sampleFrames', () => {
   it('applies the probe caps before decoding', async () => {
     expect(await refusal(sampleFrames(mp4, 8, { ...LIMITS, maxFrames: 10 }))).toMatchObject({ code: 'video_too_long' });
     expect(await refusal(sampleFrames(png(2, 2), 8, LIMITS))).toMatchObject({ code: 'invalid_video' });
+  });
+});
+
+describe('no network from inside the bytes', () => {
+  it('never lets a playlist in the bytes make ffmpeg connect anywhere (loopback listener: 0 connections)', async () => {
+    let connections = 0;
+    const listener = createServer((sock) => {
+      connections++;
+      sock.destroy();
+    });
+    await new Promise<void>((r) => listener.listen(0, '127.0.0.1', r));
+    const { port } = listener.address() as AddressInfo;
+    try {
+      const playlist = `#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\nhttp://127.0.0.1:${port}/seg.ts\n#EXT-X-ENDLIST\n`;
+      const concat = `ffconcat version 1.0\nfile 'http://127.0.0.1:${port}/a.mp4'\n`;
+      // An MP4 header followed by the playlist: sniffed as MP4, so it reaches ffprobe (forced to mov).
+      const disguised = Buffer.concat([mp4Fast.subarray(0, 32), Buffer.from(playlist)]);
+      for (const bytes of [Buffer.from(playlist), Buffer.from(concat), disguised]) {
+        expect((await refusal(probeVideo(bytes, LIMITS))).code).toBe('invalid_video');
+        expect((await refusal(sampleFrames(bytes, 2, LIMITS))).code).toBe('invalid_video');
+      }
+      expect(connections).toBe(0);
+    } finally {
+      listener.close();
+    }
   });
 });
 
