@@ -147,6 +147,17 @@ describe('audio', () => {
     expect(mislabelled.parts![0]).toEqual({ type: 'input_audio', input_audio: { data: b64(wav), format: 'wav' } });
   });
 
+  it('llama.cpp (miniaudio: no Ogg) gets Ogg re-encoded as WAV; vLLM gets the Ogg as sent', async () => {
+    const ogg = ffmpegMake([...sine(1), '-c:a', 'libvorbis'], 'ogg');
+    const llama = gateway({ engine: { dialect: 'llamacpp', kind: 'llamacpp', modalities: { image: true, video: false, audio: true } } });
+    const r = await llama.chat({ type: 'input_audio', input_audio: { data: b64(ogg), format: 'ogg' } });
+    const sent = r.parts![0]!.input_audio as { data: string; format: string };
+    expect(sent.format).toBe('wav');
+    expect(Buffer.from(sent.data, 'base64').subarray(0, 4).toString('latin1')).toBe('RIFF');
+    const vllm = await gateway().chat({ type: 'input_audio', input_audio: { data: b64(ogg), format: 'ogg' } });
+    expect(vllm.parts![0]).toEqual({ type: 'input_audio', input_audio: { data: b64(ogg), format: 'ogg' } });
+  });
+
   it('TensorRT-LLM (no input_audio) gets audio_url with a data: URI', async () => {
     const g = gateway({ engine: { dialect: 'openai', kind: 'tensorrt_llm', modalities: { image: true, video: true, audio: true } } });
     const r = await g.chat({ type: 'input_audio', input_audio: { data: b64(wav), format: 'wav' } });

@@ -38,6 +38,8 @@ export interface MediaProcessors {
   probeVideo(bytes: Buffer, signal: AbortSignal): Promise<{ mime: string }>;
   sampleFrames(bytes: Buffer, n: number, signal: AbortSignal): Promise<{ mime: string; bytes: Buffer }[]>;
   probeAudio(bytes: Buffer, signal: AbortSignal): Promise<{ format: string }>;
+  /** Re-encode audio as 16-bit PCM WAV (for llama.cpp, whose miniaudio has no Ogg). */
+  toWav(bytes: Buffer, signal: AbortSignal): Promise<Buffer>;
   /** Convert to a type in `accept` and/or shrink to at most `maxPixels` (0 = no resize). */
   prepareImage(bytes: Buffer, mime: string, opts: { maxPixels: number; accept: readonly string[] }): Promise<{ bytes: Buffer; mime: string; resized: boolean; converted: boolean }>;
 }
@@ -271,6 +273,8 @@ export function createMediaNormalizer(policy: MediaPolicy, deps: MediaDeps = {})
     const { bytes, base64, declared } = await load(job, signal);
     if (job.kind === 'audio') {
       const { format } = await proc.probeAudio!(bytes, signal);
+      // llama.cpp decodes WAV, MP3 and FLAC (miniaudio): Ogg becomes WAV for it.
+      if (opts.engine === 'llamacpp' && format === 'ogg' && proc.toWav) return { kind: 'audio', base64: (await proc.toWav(bytes, signal)).toString('base64'), format: 'wav' };
       return { kind: 'audio', base64: base64 ?? bytes.toString('base64'), format };
     }
     const { mime } = await proc.probeVideo!(bytes, signal);

@@ -2,7 +2,7 @@
 // sharp), bound to the media settings. normalize.ts takes them as an injected dependency so its
 // walk over the part table can be tested alone; serve.ts passes these.
 import type { Settings } from '../../launcher/config.js';
-import { probeAudio } from './audio.js';
+import { probeAudio, toWav } from './audio.js';
 import { prepareImage } from './image-transform.js';
 import type { MediaProcessors } from './normalize.js';
 import { probeVideo, sampleFrames } from './video.js';
@@ -17,12 +17,17 @@ export function mediaProcessors(policy: Partial<Settings['media']> = {}): MediaP
     ...(policy.maxPixels !== undefined ? { maxPixels: policy.maxPixels } : {}),
     signal,
   });
+  const audio = (signal: AbortSignal) => ({
+    maxDurationS: policy.maxAudioSeconds ?? 300,
+    ...(policy.maxAudioBytes !== undefined ? { maxBytes: policy.maxAudioBytes } : {}),
+    signal,
+  });
   return {
     probeVideo: (bytes, signal) => probeVideo(bytes, video(signal)),
     sampleFrames: (bytes, n, signal) =>
       sampleFrames(bytes, n, { ...video(signal), ...(policy.resizeMaxPixels ? { maxFramePixels: policy.resizeMaxPixels } : {}) }),
-    probeAudio: (bytes, signal) =>
-      probeAudio(bytes, { maxDurationS: policy.maxAudioSeconds ?? 300, ...(policy.maxAudioBytes !== undefined ? { maxBytes: policy.maxAudioBytes } : {}), signal }),
+    probeAudio: (bytes, signal) => probeAudio(bytes, audio(signal)),
+    toWav: async (bytes, signal) => (await toWav(bytes, audio(signal))).bytes,
     async prepareImage(bytes, mime, opts) {
       const r = await prepareImage(bytes, mime, {
         accept: new Set(opts.accept),
