@@ -56,7 +56,7 @@ export const PARTS = {
     sources: [['audio_url', 'url'], ['audio_url']],
     doc: {
       accepts: '`audio_url.url`: http(s) URL or `data:audio/…;base64` (WAV, MP3, FLAC, OGG)',
-      engines: '`input_audio` `{data: <base64>, format}` (TensorRT-LLM, whose `input_audio` is unfinished: `audio_url` with a `data:` URI)',
+      engines: '`input_audio` `{data: <base64>, format}` (llama.cpp: Ogg re-encoded as WAV; TensorRT-LLM, whose `input_audio` is unfinished: `audio_url` with a `data:` URI)',
     },
   },
   input_audio: {
