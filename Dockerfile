@@ -63,7 +63,7 @@ RUN npm pack "$LLAMA_NPM_PACKAGE" --json > pack.json \
 # cpu: the llama.cpp demo (or any GGUF model named by NIM_MODEL_PATH) without a GPU.
 FROM node AS cpu
 RUN apt-get update \
- && apt-get install -y --no-install-recommends nginx gettext-base tini libgomp1 \
+ && apt-get install -y --no-install-recommends nginx gettext-base tini libgomp1 ffmpeg \
  && rm -rf /var/lib/apt/lists/* \
  && ln -sf /dev/stderr /var/log/nginx/error.log \
  && chown -R 1000:0 /var/log/nginx
@@ -91,7 +91,7 @@ CMD ["serve"]
 FROM ${VLLM_IMAGE} AS gpu
 COPY --from=node /usr/local/bin/node /usr/local/bin/node
 RUN apt-get update \
- && apt-get install -y --no-install-recommends nginx gettext-base tini \
+ && apt-get install -y --no-install-recommends nginx gettext-base tini ffmpeg \
  && rm -rf /var/lib/apt/lists/* \
  && ln -sf /dev/stderr /var/log/nginx/error.log \
  && chown -R 1000:0 /var/log/nginx \

@@ -12,6 +12,7 @@ import { parseArgs } from 'node:util';
 import { request } from 'undici';
 import { loadSettings } from '../launcher/config.js';
 import { imageServer, noisePng, type ImageMode, type ImageRun } from './image.js';
+import { runMediaBench, type MediaResults } from './media.js';
 import {
   CHAT_PATH,
   PATH_LABELS,
@@ -48,7 +49,8 @@ const { values: flags } = parseArgs({
 
 if (flags.help) {
   process.stdout.write(`usage: npm run bench [-- --quick] [--rounds N] [--paths direct,nginx,portico,portkey[,floor]]
-                 [--phases latency,throughput,streams,hold,image] [--out DIR]
+                 [--phases latency,throughput,streams,hold,image,media] [--out DIR]
+  --phases media   only the video/resize figures (no gateways started; writes media.{json,md})
   --quick   about a minute and a half: shorter phases, one round of the 2,000-stream figure (writes quick.*)
   BENCH_CANDIDATE_DIST=/other/dist  also measure that build of portico (column portico′), interleaved
   BENCH_CPU_PROF=portico|portkey  run that gateway under --cpu-prof (profiles in $TMPDIR/portico-bench-profiles)
@@ -76,7 +78,7 @@ const CFG = {
   imageIterations: quick ? 4 : 10,
   imageBytes: 4 * 1024 * 1024,
 };
-const ALL_PHASES = ['latency', 'throughput', 'streams', 'hold', 'image'] as const;
+const ALL_PHASES = ['latency', 'throughput', 'streams', 'hold', 'image', 'media'] as const;
 type Phase = (typeof ALL_PHASES)[number];
 const phases = new Set<Phase>((flags.phases?.split(',') as Phase[] | undefined) ?? [...ALL_PHASES]);
 const wantedPaths = new Set<PathName>((flags.paths?.split(',') as PathName[] | undefined) ?? ['direct', 'nginx', 'portico', 'portkey']);
@@ -89,7 +91,29 @@ const log = (line: string) => process.stderr.write(`[bench ${((performance.now()
 /** Same order each round, rotated by one, so no path always runs first (or right after another). */
 const rotate = <T>(xs: T[], r: number): T[] => xs.map((_, i) => xs[(i + r) % xs.length]!);
 
+/** Video and resize figures (bench/media.ts): in a full run after the image figure, or alone. */
+async function mediaPhase(work: string): Promise<MediaResults> {
+  return runMediaBench({ rounds: quick ? 1 : Math.min(CFG.imageRounds, 3), iterations: quick ? 2 : 4, root: ROOT, work, log });
+}
+
+function writeMedia(media: MediaResults, name: string): void {
+  mkdirSync(outDir, { recursive: true });
+  writeFileSync(join(outDir, `${name}.json`), `${JSON.stringify(media.json, null, 2)}\n`);
+  writeFileSync(join(outDir, `${name}.md`), media.markdown);
+  process.stdout.write(media.markdown);
+  log(`wrote ${join(outDir, name)}.{json,md}`);
+}
+
 async function main(): Promise<number> {
+  if (phases.size === 1 && phases.has('media')) {
+    const work = mkdtempSync(join(tmpdir(), 'portico-bench-'));
+    try {
+      writeMedia(await mediaPhase(work), quick ? 'media-quick' : 'media');
+      return 0;
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+  }
   const { cachePath } = loadSettings({ NIM_CACHE_PATH: process.env.NIM_CACHE_PATH });
   const tools = findTools(cachePath, log, { installPortkey: wantedPaths.has('portkey') });
   for (const n of tools.notes) log(`NOTE ${n}`);
@@ -231,6 +255,14 @@ async function main(): Promise<number> {
         problems.push(`image: ${(err as Error).message.split('\n').slice(0, 3).join(' ')}`);
       } finally {
         srv.server.close();
+      }
+    }
+
+    if (phases.has('media')) {
+      try {
+        writeMedia(await mediaPhase(work), `${outName}-media`);
+      } catch (err) {
+        problems.push(`media: ${(err as Error).message.split('\n').slice(0, 3).join(' ')}`);
       }
     }
 

@@ -35,6 +35,7 @@ import { buildOpenApi, docsHtml, DOCS_CSP } from './openapi.js';
 import { translatedRoutes } from './translate/routes.js';
 import { anthropicError, isMessagesPath } from './translate/messages.js';
 import type { TokenizeRequest } from './schemas.js';
+import type { MediaNormalizer as FullMediaNormalizer, MediaTarget } from './media/normalize.js';
 
 export interface Readiness {
   isReady(): boolean;
@@ -42,17 +43,18 @@ export interface Readiness {
   reason(): string;
 }
 
-export interface MediaNormalizer {
-  normalize(body: Record<string, unknown>, signal?: AbortSignal): Promise<boolean>;
-}
+export type MediaNormalizer = Pick<FullMediaNormalizer, 'normalize'>;
 
 export interface AppDeps {
   /** Absent settings take their secure or unlimited defaults (tests pass a few). */
   settings: Pick<Settings, 'maxRequestBytes'> & Partial<Settings>;
   model: ServedModel;
   upstream: Upstream;
-  /** Mutable: an engine found at NIM_ENGINE_URL tells its dialect once it answers. */
-  engine: { dialect: EngineDialect };
+  /**
+   * Mutable: an engine found at NIM_ENGINE_URL tells its dialect once it answers; llama-server
+   * tells its modalities (/props) once healthy. Absent modalities: unknown (media is forwarded).
+   */
+  engine: { dialect: EngineDialect; kind?: MediaTarget['engine']; modalities?: MediaTarget['modalities'] };
   readiness: Readiness;
   media?: MediaNormalizer;
   /** Unix seconds the model was loaded: /v1/models `created`. */
@@ -71,6 +73,7 @@ export interface AppDeps {
 }
 
 type Access = 'public' | 'protected';
+const MESSAGES = ['messages'] as const;
 export interface RouteSpec {
   method: 'GET' | 'POST';
   path: string;
@@ -78,6 +81,11 @@ export interface RouteSpec {
   access: Access;
   /** Counts against the admission limit (runs inference on the engine). */
   inference: boolean;
+  /**
+   * Body fields holding messages whose content parts go through the part table
+   * (gateway/media/parts.ts): every POST route declares it, [] for none (tests/media-routes.test.ts).
+   */
+  media?: readonly string[];
   handler: (c: Context) => Promise<Response> | Response;
 }
 
@@ -125,6 +133,24 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
   };
 
   /**
+   * The media step: every content part of the body's message-carrying fields through the part table
+   * (gateway/media/parts.ts). Fields: the route table's `media` by default; a translated chat body's
+   * `messages` (true); or a function lending the guard other parts (native Responses pass-through).
+   */
+  const mediaStep = async (c: Context, body: Record<string, unknown>, how: EngineCallOptions['media']): Promise<boolean> => {
+    const m = deps.media;
+    if (!m) return false;
+    const e = deps.engine;
+    const target = { model: model.id, modalities: e.modalities, engine: e.kind ?? (e.dialect === 'trtllm' ? 'tensorrt_llm' : e.dialect) };
+    const normalizer: MediaNormalizer = { normalize: (b, signal, o) => m.normalize(b, signal, { ...target, ...o }) };
+    const signal = c.req.raw.signal;
+    if (typeof how === 'function') return how(normalizer, signal);
+    const sites = how === true ? MESSAGES : mediaSites.get(`${c.req.method} ${c.req.routePath}`);
+    if (!sites?.length) return false;
+    return normalizer.normalize(body, signal, { sites });
+  };
+
+  /**
    * Send a validated body to the engine (model access, token charge, readiness, media, then the
    * call): its JSON answer, or its SSE body as the bytes arrive. `raw`: the client's own bytes,
    * sent as they came when nothing changed them. The translated APIs (Responses, Messages) call
@@ -137,7 +163,7 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
     requireReady();
     const signal = c.req.raw.signal;
     const nvext = opts.nvext ? applyNvext(body, deps.engine.dialect) : false;
-    const media = !opts.media || !deps.media ? false : opts.media === true ? await deps.media.normalize(body, signal) : await opts.media(deps.media, signal);
+    const media = await mediaStep(c, body, opts.media);
     const changed = media || nvext;
     // Tool calls the engine cannot force itself are enforced here (gateway/tools.ts).
     const plan = opts.chat ? planChat(body, deps.engine.dialect) : undefined;
@@ -201,6 +227,7 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
       requireModelAccess(c, (req as { model?: unknown }).model ?? model.id);
       checkModel((req as { model?: unknown }).model);
       requireReady();
+      await mediaStep(c, req as Record<string, unknown>, undefined);
       const engineCall = { signal: c.req.raw.signal, requestId: c.get('requestId') };
       return c.json(await c.get('obs').engine(() => call(req, engineCall)));
     };
@@ -224,16 +251,17 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
       inference: false,
       handler: (c) => c.json({ object: 'list', data: canUseModel(c, model.id) ? [modelCard(model, created)] : [] }),
     },
-    { method: 'POST', path: '/v1/chat/completions', access: 'protected', inference: true, handler: forward('/v1/chat/completions', chatCompletionRequest, { media: true, chat: true, nvext: true }) },
-    { method: 'POST', path: '/v1/completions', access: 'protected', inference: true, handler: forward('/v1/completions', completionRequest, { nvext: true }) },
-    { method: 'POST', path: '/v1/embeddings', access: 'protected', inference: true, handler: forward('/v1/embeddings', embeddingRequest) },
-    { method: 'POST', path: '/tokenize', access: 'protected', inference: false, handler: viaDialect(tokenizeRequest, (r, s) => dialectNow().tokenize(r, s)) },
-    { method: 'POST', path: '/detokenize', access: 'protected', inference: false, handler: viaDialect(detokenizeRequest, (r, s) => dialectNow().detokenize(r, s)) },
+    { method: 'POST', path: '/v1/chat/completions', access: 'protected', inference: true, media: MESSAGES, handler: forward('/v1/chat/completions', chatCompletionRequest, { chat: true, nvext: true }) },
+    { method: 'POST', path: '/v1/completions', access: 'protected', inference: true, media: [], handler: forward('/v1/completions', completionRequest, { nvext: true }) },
+    { method: 'POST', path: '/v1/embeddings', access: 'protected', inference: true, media: MESSAGES, handler: forward('/v1/embeddings', embeddingRequest) },
+    { method: 'POST', path: '/tokenize', access: 'protected', inference: false, media: MESSAGES, handler: viaDialect(tokenizeRequest, (r, s) => dialectNow().tokenize(r, s)) },
+    { method: 'POST', path: '/detokenize', access: 'protected', inference: false, media: MESSAGES, handler: viaDialect(detokenizeRequest, (r, s) => dialectNow().detokenize(r, s)) },
     {
       method: 'POST',
       path: '/v1/chat/completions/render',
       access: 'protected',
       inference: false,
+      media: MESSAGES,
       handler: viaDialect(chatCompletionRequest, (r, s) => dialectNow().renderChat(r, s)),
     },
     {
@@ -241,6 +269,7 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
       path: '/v1/completions/render',
       access: 'protected',
       inference: false,
+      media: [],
       handler: viaDialect(completionRequest, (r, s) => dialectNow().renderCompletion(r, s)),
     },
     // The Responses and Messages APIs (issue N), over the same engine call as chat.
@@ -253,7 +282,7 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
         checkModel(chat.model);
         requireReady();
         const signal = c.req.raw.signal;
-        if (deps.media) await deps.media.normalize(chat, signal);
+        await mediaStep(c, chat, true);
         const req = { ...chat, add_generation_prompt: true } as TokenizeRequest;
         const r = await c.get('obs').engine(() => dialectNow().tokenize(req, { signal, requestId: c.get('requestId') }));
         return r.count;
@@ -269,6 +298,7 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
     { method: 'GET', path: '/openapi.json', access: 'protected', inference: false, handler: (c) => c.body(openapi().json, 200, { 'content-type': 'application/json' }) },
     { method: 'GET', path: '/docs', access: 'protected', inference: false, handler: (c) => c.html(openapi().html, 200, { 'content-security-policy': DOCS_CSP }) },
   ];
+  const mediaSites = new Map(routes.map((r) => [`${r.method} ${r.path}`, r.media]));
   const metricsResponse = async (c: Context): Promise<Response> =>
     c.body(await metrics.render({ engine: upstream, model: model.id, ready: readiness.isReady(), queue: admit, wait: (f) => c.get('obs').waiting(f) }), 200, {
       'content-type': METRICS_CONTENT_TYPE,

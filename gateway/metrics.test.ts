@@ -36,6 +36,12 @@ function busyMetrics(): Metrics {
   m.media.fetch('ok', 0.05, 1234);
   m.media.cacheHit();
   m.media.refusal('blocked_address');
+  m.media.fetch('ok', 0.5, 5_000_000, 'video');
+  m.media.refusal('modality', 'part');
+  m.media.refusal('too_long', 'video');
+  m.media.framesSampled(8);
+  m.media.imageTransformed('resized');
+  m.media.imageTransformed('converted');
   m.setGpus([{ index: '0', uuid: 'GPU-1', name: 'NVIDIA H100 80GB HBM3', utilization: 0.5, memoryUsedBytes: 1e9, memoryTotalBytes: 8e10, powerWatts: 300, powerLimitWatts: 700 }]);
   return m;
 }
@@ -57,7 +63,17 @@ describe('exposition', () => {
       'gpu_memory_total_bytes{gpu="0",uuid="GPU-1",name="NVIDIA H100 80GB HBM3"} 80000000000',
       'portico_build_info{version="1.2.3"} 1',
       'portico_engine_ready 1',
-      'portico_media_refusals_total{reason="blocked_address"} 1',
+      'portico_media_refusals_total{reason="blocked_address",kind="image"} 1',
+      // By media kind (issue 11): fetched, refused by reason, bytes, frames sampled, images resized.
+      'portico_media_fetches_total{outcome="ok",kind="image"} 1',
+      'portico_media_fetches_total{outcome="ok",kind="video"} 1',
+      'portico_media_fetched_bytes_total{kind="video"} 5000000',
+      'portico_media_fetched_bytes_total{kind="audio"} 0',
+      'portico_media_refusals_total{reason="modality",kind="part"} 1',
+      'portico_media_refusals_total{reason="too_long",kind="video"} 1',
+      'portico_media_frames_sampled_total 8',
+      'portico_media_images_transformed_total{what="resized"} 1',
+      'portico_media_images_transformed_total{what="converted"} 1',
     ]) {
       expect(text).toContain(name);
     }

@@ -167,9 +167,13 @@ export interface GpuSample {
 
 /** The media normalizer's hooks (gateway/media/normalize.ts `MediaMetrics`, issue C). */
 export interface MediaMetricsHooks {
-  fetch(outcome: 'ok' | 'error', seconds: number, bytes: number): void;
+  /** `kind`: image, video or audio (default image). */
+  fetch(outcome: 'ok' | 'error', seconds: number, bytes: number, kind?: string): void;
   cacheHit(): void;
-  refusal(reason: string): void;
+  /** `kind`: the media kind refused, or `part` (a part type or modality refused before any fetch). */
+  refusal(reason: string, kind?: string): void;
+  framesSampled(n: number): void;
+  imageTransformed(what: 'resized' | 'converted'): void;
 }
 
 /** What /v1/metrics needs from the engine connection (gateway/upstream.ts `Upstream`). */
@@ -247,11 +251,13 @@ export class Metrics {
   private readonly upstreamErrors = this.counter('portico_upstream_errors_total', 'Failed calls to the engine, by kind: unavailable, timeout, transport, http_4xx, http_5xx, stream (broke mid-stream).', ['kind']);
   private readonly authFailures = this.counter('portico_auth_failures_total', 'Requests refused for a missing, invalid or insufficient API key (401/403), by error code.', ['code']);
   private readonly rejections = this.counter('portico_rejected_requests_total', 'Requests refused with 429 (admission limit or rate limit), by error code.', ['code']);
-  private readonly mediaFetches = this.counter('portico_media_fetches_total', 'Image URL fetches made by the gateway, by outcome.', ['outcome']);
+  private readonly mediaFetches = this.counter('portico_media_fetches_total', 'Media URL fetches made by the gateway, by outcome and media kind.', ['outcome', 'kind']);
   private readonly mediaFetchSeconds = this.histogram('portico_media_fetch_duration_seconds', 'Duration of image URL fetches (redirects included).', [], MEDIA_BUCKETS);
-  private readonly mediaFetchBytes = this.counter('portico_media_fetched_bytes_total', 'Bytes received by image URL fetches.', []);
+  private readonly mediaFetchBytes = this.counter('portico_media_fetched_bytes_total', 'Bytes received by media URL fetches, by media kind.', ['kind']);
   private readonly mediaCacheHits = this.counter('portico_media_cache_hits_total', 'Images served from the media cache or a fetch already in flight.', []);
-  private readonly mediaRefusals = this.counter('portico_media_refusals_total', 'Images refused by the gateway, by reason.', ['reason']);
+  private readonly mediaRefusals = this.counter('portico_media_refusals_total', 'Media parts refused by the gateway, by reason and media kind (part: a part type or modality).', ['reason', 'kind']);
+  private readonly mediaFrames = this.counter('portico_media_frames_sampled_total', 'Frames sampled from videos for models that take images but not video.', []);
+  private readonly mediaTransformed = this.counter('portico_media_images_transformed_total', 'Images downscaled (NIM_MEDIA_RESIZE_MAX_PIXELS) or converted to a type the engine decodes.', ['what']);
 
   // NIM LLM metric names (docs.nvidia.com/nim/large-language-models/latest/observability.html).
   private readonly promptTokens = this.counter('prompt_tokens_total', 'Number of prefill tokens processed (from the usage the engine reported to the gateway).', ['model_name']);
@@ -318,16 +324,19 @@ export class Metrics {
     this.scrapeCacheMs = opts.scrapeCacheMs ?? 1000;
 
     this.media = {
-      fetch: (outcome, seconds, bytes) => {
-        this.mediaFetches.cell(outcome).value++;
+      fetch: (outcome, seconds, bytes, kind = 'image') => {
+        this.mediaFetches.cell(outcome, kind).value++;
         this.mediaFetchSeconds.cell().observe(seconds);
-        if (bytes > 0) this.mediaFetchBytes.cell().value += bytes;
+        if (bytes > 0) this.mediaFetchBytes.cell(kind).value += bytes;
       },
       cacheHit: () => void this.mediaCacheHits.cell().value++,
-      refusal: (reason) => void this.mediaRefusals.cell(reason).value++,
+      refusal: (reason, kind = 'image') => void this.mediaRefusals.cell(reason, kind).value++,
+      framesSampled: (n) => void (this.mediaFrames.cell().value += n),
+      imageTransformed: (what) => void this.mediaTransformed.cell(what).value++,
     };
     // Series that should read 0 rather than be absent before the first event.
-    this.mediaFetchBytes.cell();
+    for (const kind of ['image', 'video', 'audio']) this.mediaFetchBytes.cell(kind);
+    this.mediaFrames.cell();
     this.mediaCacheHits.cell();
   }
 

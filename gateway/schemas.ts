@@ -77,12 +77,16 @@ export const completionRequest = z.looseObject({
   suffix: z.string().nullish(),
 });
 
-export const embeddingRequest = z.looseObject({
+const embeddingCommon = {
   model: z.string().min(1),
-  input: z.union([z.string(), z.array(z.string()), tokenIds, z.array(tokenIds)]),
   encoding_format: z.enum(['float', 'base64']).nullish(),
   dimensions: z.number().int().min(1).nullish(),
-});
+};
+// vLLM also embeds chat messages (multimodal embedding models): their parts go through the media step.
+export const embeddingRequest = z.union([
+  z.looseObject({ ...embeddingCommon, input: z.union([z.string(), z.array(z.string()), tokenIds, z.array(tokenIds)]) }),
+  z.looseObject({ ...embeddingCommon, messages: z.array(chatMessage).min(1) }),
+]);
 
 // vLLM's /tokenize takes either a prompt or chat messages.
 export const tokenizeRequest = z.union([

@@ -65,9 +65,20 @@ const ENV = {
   NIM_MEDIA_MAX_BYTES: int(1).default(20 * 1024 * 1024),
   NIM_MEDIA_FETCH_TIMEOUT_MS: int(1).default(10000),
   NIM_MEDIA_MAX_PIXELS: int(1).default(40_000_000),
-  NIM_MEDIA_MAX_IMAGES: int(0).default(16),
+  // NIM's names for the per-prompt counts (→ vLLM --limit-mm-per-prompt); NIM_MEDIA_MAX_IMAGES is the older alias.
+  NIM_MAX_IMAGES_PER_PROMPT: int(0).optional(),
+  NIM_MEDIA_MAX_IMAGES: int(0).optional(),
+  NIM_MAX_VIDEOS_PER_PROMPT: int(0).default(1),
+  NIM_MAX_AUDIOS_PER_PROMPT: int(0).default(1),
   NIM_MEDIA_MAX_REDIRECTS: int(0, 20).default(3),
   NIM_MEDIA_CACHE_MB: int(0).default(256),
+  NIM_MEDIA_MAX_VIDEO_BYTES: int(1).default(64 * 1024 * 1024),
+  NIM_MEDIA_MAX_VIDEO_SECONDS: int(1).default(300),
+  NIM_MEDIA_MAX_VIDEO_FRAMES: int(1).default(18_000),
+  NIM_VIDEO_FRAMES: int(1, 256).default(8),
+  NIM_MEDIA_RESIZE_MAX_PIXELS: int(1).optional(),
+  NIM_MEDIA_MAX_AUDIO_BYTES: int(1).default(25 * 1024 * 1024),
+  NIM_MEDIA_MAX_AUDIO_SECONDS: int(1).default(300),
   NIM_CORS_ALLOW_ORIGINS: list.default([]),
   NIM_CORS_ALLOW_METHODS: list.default(['GET', 'POST', 'OPTIONS']),
   NIM_CORS_ALLOW_HEADERS: list.default(['*']),
@@ -149,8 +160,20 @@ export interface Settings {
     fetchTimeoutMs: number;
     maxPixels: number;
     maxImages: number;
+    maxVideos: number;
+    maxAudios: number;
     maxRedirects: number;
     cacheBytes: number;
+    /** Video caps; duration and frames are read from the container before anything decodes. */
+    maxVideoBytes: number;
+    maxVideoSeconds: number;
+    maxVideoFrames: number;
+    /** Frames sampled from a video for an engine that takes images but not video. */
+    videoFrames: number;
+    /** Images (and sampled frames) above this many pixels are shrunk, aspect kept; undefined: never. */
+    resizeMaxPixels: number | undefined;
+    maxAudioBytes: number;
+    maxAudioSeconds: number;
   };
   cors: {
     allowOrigins: string[];
@@ -256,9 +279,18 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
       maxBytes: r.NIM_MEDIA_MAX_BYTES,
       fetchTimeoutMs: r.NIM_MEDIA_FETCH_TIMEOUT_MS,
       maxPixels: r.NIM_MEDIA_MAX_PIXELS,
-      maxImages: r.NIM_MEDIA_MAX_IMAGES,
+      maxImages: r.NIM_MAX_IMAGES_PER_PROMPT ?? r.NIM_MEDIA_MAX_IMAGES ?? 16,
+      maxVideos: r.NIM_MAX_VIDEOS_PER_PROMPT,
+      maxAudios: r.NIM_MAX_AUDIOS_PER_PROMPT,
       maxRedirects: r.NIM_MEDIA_MAX_REDIRECTS,
       cacheBytes: r.NIM_MEDIA_CACHE_MB * 1024 * 1024,
+      maxVideoBytes: r.NIM_MEDIA_MAX_VIDEO_BYTES,
+      maxVideoSeconds: r.NIM_MEDIA_MAX_VIDEO_SECONDS,
+      maxVideoFrames: r.NIM_MEDIA_MAX_VIDEO_FRAMES,
+      videoFrames: r.NIM_VIDEO_FRAMES,
+      resizeMaxPixels: r.NIM_MEDIA_RESIZE_MAX_PIXELS,
+      maxAudioBytes: r.NIM_MEDIA_MAX_AUDIO_BYTES,
+      maxAudioSeconds: r.NIM_MEDIA_MAX_AUDIO_SECONDS,
     },
     cors: {
       allowOrigins: r.NIM_CORS_ALLOW_ORIGINS,

@@ -18,6 +18,7 @@ describe('vllm adapter', () => {
         '--pipeline-parallel-size', '1',
         '--max-model-len', '131072',
         '--dtype', 'bfloat16',
+        '--allowed-media-domains', 'portico.invalid',
       ],
       env: { VLLM_NO_USAGE_STATS: '1', DO_NOT_TRACK: '1' },
       host: '127.0.0.1',
@@ -27,7 +28,7 @@ describe('vllm adapter', () => {
     });
   });
 
-  it('adds LoRA, the per-prompt image limit, profile args, then passthrough args last', () => {
+  it('adds LoRA, the per-prompt media limits, no media fetching, profile args, then passthrough args last', () => {
     const c = vllmCommand({
       command: '/opt/venv/bin/vllm',
       model: '/models/qwen',
@@ -38,7 +39,7 @@ describe('vllm adapter', () => {
       precision: 'fp8',
       lora: true,
       loraModules: [{ name: 'sql', path: '/loras/sql' }],
-      maxImagesPerPrompt: 4,
+      mmLimits: { image: 4, video: 1 },
       profileArgs: ['--max-num-seqs', '16'],
       passthrough: ['--max-num-seqs', '8', '--enforce-eager'],
       env: { CUDA_VISIBLE_DEVICES: '3' },
@@ -51,7 +52,8 @@ describe('vllm adapter', () => {
       '--tensor-parallel-size', '1', '--pipeline-parallel-size', '2',
       '--quantization', 'fp8',
       '--enable-lora', '--lora-modules', '{"name":"sql","path":"/loras/sql"}',
-      '--limit-mm-per-prompt', '{"image":4}',
+      '--limit-mm-per-prompt', '{"image":4,"video":1}',
+      '--allowed-media-domains', 'portico.invalid',
       '--max-num-seqs', '16',
       '--max-num-seqs', '8', '--enforce-eager',
     ]);

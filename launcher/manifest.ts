@@ -87,6 +87,8 @@ export interface ModelInfo {
   /** KV cache bytes per token of context (all layers, K and V). */
   kvBytesPerToken?: number | undefined;
   vision?: { maxImagesPerPrompt: number } | undefined;
+  /** Media the model takes, when the manifest says (`modalities`); absent: unknown. */
+  media?: { image: boolean; video: boolean; audio: boolean } | undefined;
   aliases: string[];
   /** Per engine: tool-call / reasoning parser names and a chat template file (absolute). */
   chat?: Partial<Record<EngineKind, ChatFeatures>> | undefined;
@@ -244,7 +246,7 @@ const porticoSchema = z.strictObject({
       bytes_per_weight: z.partialRecord(precisionEnum, z.number().positive()).default({}),
       kv_cache: kvSchema.optional(),
       kv_bytes_per_token: z.number().positive().optional(),
-      modalities: z.array(z.enum(['text', 'image'])).default(['text']),
+      modalities: z.array(z.enum(['text', 'image', 'video', 'audio'])).default(['text']),
       max_images_per_prompt: intLike(0).optional(),
       description: z.string().optional(),
       tool_call_parser: perEngine.optional(),
@@ -430,6 +432,7 @@ function fromPortico(obj: Record<string, unknown>, file: string): Manifest {
       kvBytesPerToken: kv,
       vision,
       chat: chatDeclarations(m, dir, file),
+      media: { image: m.modalities.includes('image'), video: m.modalities.includes('video'), audio: m.modalities.includes('audio') },
     },
     profiles,
   };

@@ -198,6 +198,7 @@ describe('buildEngineCommand', () => {
       '--tensor-parallel-size', '4', '--pipeline-parallel-size', '1',
       '--max-model-len', '8192',
       '--quantization', 'fp8',
+      '--allowed-media-domains', 'portico.invalid',
       '--enable-auto-tool-choice', '--tool-call-parser', 'llama3_json',
       '--max-num-seqs', '64',
     ]);
@@ -264,9 +265,11 @@ describe('planLaunch (dry run)', () => {
       '--tensor-parallel-size', '1', '--pipeline-parallel-size', '1',
       '--max-model-len', '8192',
       '--quantization', 'fp8',
+      '--allowed-media-domains', 'portico.invalid',
       '--enable-auto-tool-choice', '--tool-call-parser', 'llama3_json',
     ]);
-    expect(plan.model).toEqual({ id: 'meta/llama-3.1-8b-instruct', root: 'hf://meta-llama/Llama-3.1-8B-Instruct', maxModelLen: 8192 });
+    // A text model (manifest modalities [text]): the gateway refuses media parts before vLLM sees them.
+    expect(plan.model).toEqual({ id: 'meta/llama-3.1-8b-instruct', root: 'hf://meta-llama/Llama-3.1-8B-Instruct', maxModelLen: 8192, modalities: { image: false, video: false, audio: false } });
     expect(lines.some((l) => l.startsWith('[profile] selected vllm-generic-fp8-tp1-pp1-throughput'))).toBe(true);
   });
 

@@ -219,7 +219,12 @@ export function buildEngineCommand(i: EngineInputs): EngineCommand {
     env.CUDA_VISIBLE_DEVICES = chosen.gpus.map((g) => g.cudaId).join(',');
   }
   if (profile.tags.llm_engine !== 'llamacpp' && !i.parentEnv.HF_HOME) env.HF_HOME = join(settings.cachePath, 'huggingface');
-  const images = manifest.model.vision ? Math.min(manifest.model.vision.maxImagesPerPrompt, settings.media.maxImages) : undefined;
+  const media = manifest.model.media;
+  const mmLimits = {
+    ...(manifest.model.vision ? { image: Math.min(manifest.model.vision.maxImagesPerPrompt, settings.media.maxImages) } : {}),
+    ...(media?.video ? { video: settings.media.maxVideos } : {}),
+    ...(media?.audio ? { audio: settings.media.maxAudios } : {}),
+  };
   const common: GpuEngineInput = {
     command: i.command,
     model: i.model,
@@ -240,7 +245,7 @@ export function buildEngineCommand(i: EngineInputs): EngineCommand {
         precision: profile.tags.precision,
         lora: profile.tags.feat_lora,
         loraModules: i.loraModules,
-        maxImagesPerPrompt: images,
+        mmLimits,
         checkpointQuantized: i.checkpointQuantized,
       });
     case 'tensorrt_llm':
@@ -395,7 +400,8 @@ export async function planLaunch(settings: Settings, ctx: PlanContext & { root?:
       chat: chatFeatures(manifest, profile.tags.llm_engine, settings),
     },
     engine,
-    model: { id: servedName, root: source, maxModelLen: chosen.maxModelLen ?? 0 },
+    // llama-server says what it takes (/props); GPU engines are told by the manifest.
+    model: { id: servedName, root: source, maxModelLen: chosen.maxModelLen ?? 0, ...(profile.tags.llm_engine !== 'llamacpp' && manifest.model.media ? { modalities: manifest.model.media } : {}) },
     listing,
   };
 }

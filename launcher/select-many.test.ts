@@ -11,7 +11,8 @@ const manifests = loadShippedManifests();
 const byId = (id: string): Manifest => manifests.find((m) => m.model.id === id)!;
 const L70 = byId('meta/llama-3.1-70b-instruct');
 const L8 = byId('meta/llama-3.1-8b-instruct');
-const VISION = byId('meta/llama-3.2-11b-vision-instruct');
+// A vision model vLLM v0.11.0 runs (it dropped Llama 3.2 Vision, so that manifest's vLLM profiles are incompatible).
+const VISION = byId('qwen/qwen2.5-vl-7b-instruct');
 const EMBED = byId('nvidia/llama-3.2-nv-embedqa-1b-v2');
 const DEMO = byId('portico/tiny-vlm');
 
@@ -44,13 +45,13 @@ const refusal = (reqs: ModelRequest[], s: SystemInfo) => {
 };
 
 describe('simulation: planModels on simulated inventories', () => {
-  it('simulation: 8× H100 serves a 70B chat model, an 11B vision model and an embedding model, each on its own GPUs', () => {
+  it('simulation: 8× H100 serves a 70B chat model, a vision model (Qwen2.5-VL 7B) and an embedding model, each on its own GPUs', () => {
     const plan = planModels([model('chat', L70), model('vision', VISION), model('embed', EMBED)], sys(smi(8, 'H100')));
     expect(summary(plan)).toEqual({
       mode: 'exclusive',
       placements: [
         { name: 'chat', profile: 'tensorrt_llm-h100-fp8-tp4-pp1-latency', gpus: '0,1,2,3', util: undefined },
-        { name: 'vision', profile: 'vllm-h100-fp8-tp1-pp1-throughput', gpus: '4', util: undefined },
+        { name: 'vision', profile: 'tensorrt_llm-h100-fp8-tp1-pp1-throughput', gpus: '4', util: undefined },
         { name: 'embed', profile: 'vllm-generic-bf16-tp1-pp1-throughput', gpus: '5', util: undefined },
       ],
     });
@@ -63,7 +64,7 @@ describe('simulation: planModels on simulated inventories', () => {
     const plan = planModels([model('chat', L70), model('vision', VISION), model('embed', EMBED)], sys(smi(4, 'H100')));
     expect(summary(plan).placements).toEqual([
       { name: 'chat', profile: 'tensorrt_llm-h100-fp8-tp2-pp1-throughput', gpus: '0,1', util: undefined },
-      { name: 'vision', profile: 'vllm-h100-fp8-tp1-pp1-throughput', gpus: '2', util: undefined },
+      { name: 'vision', profile: 'tensorrt_llm-h100-fp8-tp1-pp1-throughput', gpus: '2', util: undefined },
       { name: 'embed', profile: 'vllm-generic-bf16-tp1-pp1-throughput', gpus: '3', util: undefined },
     ]);
   });
@@ -87,10 +88,10 @@ describe('simulation: planModels on simulated inventories', () => {
     expect(summary(planModels([model('chat', L8)], sys(smi(1, 'L40S')))).placements[0]!.profile).toBe('tensorrt_llm-l40s-fp8-tp1-pp1-throughput');
   });
 
-  it('simulation: 2× H100 cannot hold the 70B and the 11B model: one line names the model and what would fit', () => {
+  it('simulation: 2× H100 cannot hold the 70B and the vision model: one line names the model and what would fit', () => {
     expect(refusal([model('chat', L70), model('vision', VISION)], sys(smi(2, 'H100')))).toBe(
       'model vision does not fit on 2× H100 (79.6 GiB) next to the models before it (chat takes tensorrt_llm-h100-fp8-tp2-pp1-throughput on GPU 0,1): ' +
-        '0 GPUs left, and the smallest profile that runs it alone is vllm-h100-fp8-tp1-pp1-throughput, needing 1 GPU (add 1 GPU, remove a model, or pin a smaller profile)',
+        '0 GPUs left, and the smallest profile that runs it alone is tensorrt_llm-h100-fp8-tp1-pp1-throughput, needing 1 GPU (add 1 GPU, remove a model, or pin a smaller profile)',
     );
   });
 

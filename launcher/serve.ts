@@ -5,7 +5,7 @@ import type { Settings } from './config.js';
 import type { Logger } from './logger.js';
 import { planLaunch } from './plan.js';
 import { spawnEngine, waitHealthy, isHealthy, EngineExitedError, type EngineProcess } from './supervise.js';
-import type { EngineDialect, ServedModel } from './engines/types.js';
+import type { EngineDialect, EngineKind, ServedModel } from './engines/types.js';
 import { createApp, type Readiness } from '../gateway/app.js';
 import { listen, type RunningServer } from '../gateway/server.js';
 import { Upstream } from '../gateway/upstream.js';
@@ -15,7 +15,9 @@ import { tlsContextOptions, tlsServerOptions } from '../gateway/tls.js';
 import { Metrics, engineMetricsPath } from '../gateway/metrics.js';
 import { buildManagementInfo, porticoRelease } from './model-info.js';
 import { startGpuPoller } from './gpu-metrics.js';
-import { createMediaNormalizer } from '../gateway/media/normalize.js';
+import { createMediaNormalizer, type Modalities } from '../gateway/media/normalize.js';
+import { engineModalities } from '../gateway/media/modalities.js';
+import { mediaProcessors } from '../gateway/media/processors.js';
 
 const NOT_READY_WINDOW_MS = 1000;
 
@@ -41,7 +43,11 @@ export async function serve(settings: Settings, log: Logger, env: NodeJS.Process
     root: settings.modelPath ?? settings.engineUrl ?? '',
     maxModelLen: settings.maxModelLen ?? 0,
   };
-  const engineInfo: { dialect: EngineDialect } = { dialect: plan?.engine.dialect ?? 'openai' };
+  const engineInfo: { dialect: EngineDialect; kind?: EngineKind; modalities?: Modalities } = {
+    dialect: plan?.engine.dialect ?? 'openai',
+    ...(plan ? { kind: plan.engine.kind } : {}),
+    ...(model.modalities ? { modalities: model.modalities } : {}),
+  };
 
   let ready = false;
   let notReadyReason = 'the engine is starting';
@@ -57,7 +63,7 @@ export async function serve(settings: Settings, log: Logger, env: NodeJS.Process
   const metrics = new Metrics({ release, processMetrics: true, engineMetricsPath: engineMetricsPath(plan?.engine.kind) });
   const management = buildManagementInfo({ settings, plan, model, release });
   // Image URLs are fetched here, safely, and handed to the engine as data: URIs (issue C).
-  const media = createMediaNormalizer(settings.media, { metrics: metrics.media });
+  const media = createMediaNormalizer(settings.media, { metrics: metrics.media, processors: mediaProcessors(settings.media) });
   const { app } = createApp({ settings, model, upstream, engine: engineInfo, readiness, keys, metrics, log, management, media });
   const server = await listen(app, { port: settings.port, host: settings.host, tls, limits: settings });
   // SIGHUP re-reads the API keys file and the TLS key and certificates.
@@ -125,6 +131,12 @@ export async function serve(settings: Settings, log: Logger, env: NodeJS.Process
   void waitHealthy(upstream, healthPath, { timeoutMs, exited: engine?.exited, log })
     .then(async () => {
       if (external) await discover(upstream, model, engineInfo, settings, log);
+      // llama-server tells what its model takes; parts it cannot take are refused before it is called.
+      if (engineInfo.dialect === 'llamacpp') {
+        const m = await engineModalities((p, t) => upstream.getText(p, t));
+        if (m) engineInfo.modalities = m;
+        log.info(`model modalities: ${m ? Object.entries(m).filter(([, v]) => v).map(([k]) => k).join(', ') || 'text only' : 'unknown'}`);
+      }
       ready = true;
       log.info(`ready: serving model "${model.id}"`);
       if (external) watchHealth(upstream, healthPath, (ok) => {

@@ -114,7 +114,7 @@ describe('Dockerfile', () => {
       expect(entry.at(-1)).toBe('/usr/local/bin/portico-entrypoint');
       expect(JSON.parse(body(s, 'CMD')[0]!.args)).toEqual(['serve']);
       const run = body(s, 'RUN').map((r) => r.args).join(' ');
-      for (const pkg of ['nginx', 'gettext-base', 'tini']) expect(run).toMatch(new RegExp(`apt-get install [^&]*\\b${pkg}\\b`));
+      for (const pkg of ['nginx', 'gettext-base', 'tini', 'ffmpeg']) expect(run).toMatch(new RegExp(`apt-get install [^&]*\\b${pkg}\\b`));
       // The bins package.json declares, on PATH, plus the entrypoint.
       const bins = (JSON.parse(read('package.json')) as { bin: Record<string, string> }).bin;
       for (const [name, path] of Object.entries(bins)) expect(run).toContain(`ln -s /opt/portico/${path} /usr/local/bin/${name}`);

@@ -98,6 +98,7 @@ describe('simulation: portico serve --dry-run on simulated GPU machines', () => 
       '--tensor-parallel-size', '1', '--pipeline-parallel-size', '1',
       '--max-model-len', '4096',
       '--quantization', 'fp8',
+      '--allowed-media-domains', 'portico.invalid',
       '--enable-auto-tool-choice', '--tool-call-parser', 'llama3_json',
       '--max-num-seqs', '8',
     ]);
@@ -220,6 +221,7 @@ describe('simulation: portico serve on 1× L40S through a fake vllm running llam
       '--tensor-parallel-size', '1', '--pipeline-parallel-size', '1',
       '--max-model-len', '4096',
       '--quantization', 'fp8',
+      '--allowed-media-domains', 'portico.invalid',
       '--enable-auto-tool-choice', '--tool-call-parser', 'llama3_json',
     ]);
     expect(stack.output()).toContain('[profile] selected vllm-generic-fp8-tp1-pp1-throughput');

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { SETTING_NAMES } from '../launcher/config.js';
 import { ERRORS } from '../gateway/errors.js';
+import { partTableMarkdown } from '../gateway/media/parts.js';
 import { ROOT } from './helpers/stack.js';
 
 const readme = readFileSync(`${ROOT}README.md`, 'utf8');
@@ -15,6 +16,10 @@ describe('README', () => {
 
   it.each(Object.entries(ERRORS))('lists error code %s with its status in the error table', (code, spec) => {
     expect(readme).toMatch(new RegExp(`\\| ${spec.status} \\| \`${code}\` \\|`));
+  });
+
+  it('shows the content-part table exactly as gateway/media/parts.ts defines it', () => {
+    expect(readme).toContain(partTableMarkdown());
   });
 
   it('gives the two fresh-machine commands, and CI runs the test one', () => {

@@ -11,8 +11,17 @@ const policy: Settings['media'] = {
   fetchTimeoutMs: 200,
   maxPixels: 1_000_000,
   maxImages: 4,
+  maxVideos: 1,
+  maxAudios: 1,
   maxRedirects: 3,
   cacheBytes: 1 << 20,
+  maxVideoBytes: 1 << 20,
+  maxVideoSeconds: 60,
+  maxVideoFrames: 1000,
+  videoFrames: 8,
+  resizeMaxPixels: undefined,
+  maxAudioBytes: 1 << 20,
+  maxAudioSeconds: 60,
 };
 
 describe('addressRefusal', () => {

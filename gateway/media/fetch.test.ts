@@ -24,8 +24,17 @@ const basePolicy: Settings['media'] = {
   fetchTimeoutMs: 5000,
   maxPixels: 1_000_000,
   maxImages: 4,
+  maxVideos: 1,
+  maxAudios: 1,
   maxRedirects: 3,
   cacheBytes: 1 << 20,
+  maxVideoBytes: 1 << 20,
+  maxVideoSeconds: 60,
+  maxVideoFrames: 1000,
+  videoFrames: 8,
+  resizeMaxPixels: undefined,
+  maxAudioBytes: 1 << 20,
+  maxAudioSeconds: 60,
 };
 const PUBLIC_IP = '93.184.216.34'; // never dialled: loopbackOnlyConnector routes it to a loopback port
 

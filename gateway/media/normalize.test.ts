@@ -15,8 +15,17 @@ const basePolicy: Settings['media'] = {
 
   maxPixels: 1_000_000,
   maxImages: 4,
+  maxVideos: 1,
+  maxAudios: 1,
   maxRedirects: 3,
   cacheBytes: 1 << 20,
+  maxVideoBytes: 1 << 20,
+  maxVideoSeconds: 60,
+  maxVideoFrames: 1000,
+  videoFrames: 8,
+  resizeMaxPixels: undefined,
+  maxAudioBytes: 1 << 20,
+  maxAudioSeconds: 60,
 };
 
 const cleanup: (() => Promise<void>)[] = [];

@@ -8,7 +8,13 @@ export type MediaErrorCode =
   | 'image_fetch_blocked'
   | 'image_fetch_failed'
   | 'too_many_images'
-  | 'image_too_large';
+  | 'image_too_large'
+  | 'invalid_video'
+  | 'video_too_large'
+  | 'video_too_long'
+  | 'invalid_audio'
+  | 'audio_too_large'
+  | 'audio_too_long';
 
 /** Metric label for a refusal: a small fixed set, so it is safe as a Prometheus label. */
 export type RefusalReason =
@@ -28,7 +34,13 @@ export type RefusalReason =
   | 'upstream_status'
   | 'too_many_redirects'
   | 'network'
-  | 'unexpected'; // a parser threw on the bytes: still the client's image, not a 500
+  | 'unexpected' // a parser threw on the bytes: still the client's image, not a 500
+  // video and audio (video.ts, audio.ts)
+  | 'not_video'
+  | 'not_audio'
+  | 'too_long'
+  | 'too_many_frames'
+  | 'undecodable';
 
 export class MediaRefusal extends Error {
   constructor(

@@ -38,6 +38,9 @@ function reply(c: Context, answer: EngineAnswer, translator: () => EventTranslat
   return c.json(json(parseAnswer(answer.json)));
 }
 
+// `media: []` on these routes: their own bodies are not chat messages; the chat body they are
+// translated into goes through the media step in callEngine (`media: true`), and the native
+// Responses pass-through lends it the `input_image` parts.
 export function translatedRoutes(d: TranslateDeps): RouteSpec[] {
   const responses = async (c: Context): Promise<Response> => {
     const { raw, value } = await d.readBody(c);
@@ -70,7 +73,7 @@ export function translatedRoutes(d: TranslateDeps): RouteSpec[] {
   };
 
   return [
-    { method: 'POST', path: '/v1/responses', access: 'protected', inference: true, handler: responses },
+    { method: 'POST', path: '/v1/responses', access: 'protected', inference: true, media: [], handler: responses },
     {
       method: 'GET',
       path: '/v1/responses/:id',
@@ -80,7 +83,7 @@ export function translatedRoutes(d: TranslateDeps): RouteSpec[] {
         throw new PorticoError('response_not_stored', String(c.req.param('id')).slice(0, 100));
       },
     },
-    { method: 'POST', path: '/v1/messages', access: 'protected', inference: true, handler: messages },
-    { method: 'POST', path: '/v1/messages/count_tokens', access: 'protected', inference: false, handler: countTokens },
+    { method: 'POST', path: '/v1/messages', access: 'protected', inference: true, media: [], handler: messages },
+    { method: 'POST', path: '/v1/messages/count_tokens', access: 'protected', inference: false, media: [], handler: countTokens },
   ];
 }

@@ -31,6 +31,8 @@ export interface ServedModel {
   /** Where the weights come from (path or URI): /v1/models `root`. */
   root: string;
   maxModelLen: number;
+  /** Media the model takes (manifest); absent: unknown, or asked of the engine (llama-server /props). */
+  modalities?: { image: boolean; video: boolean; audio: boolean } | undefined;
 }
 
 /** Chat features an engine is started with: the model's declarations or NIM_* overrides. */

@@ -10,9 +10,16 @@ export interface VllmInput extends GpuEngineInput {
   lora?: boolean | undefined;
   /** Adapters found under NIM_PEFT_SOURCE: `--lora-modules` items. */
   loraModules?: { name: string; path: string }[] | undefined;
-  /** Vision-language model: the most images one prompt may carry. */
-  maxImagesPerPrompt?: number | undefined;
+  /** Multimodal model: the most items of each kind one prompt may carry (--limit-mm-per-prompt). */
+  mmLimits?: { image?: number; video?: number; audio?: number } | undefined;
 }
+
+/**
+ * vLLM must never fetch a URL itself (CVE-2025-6242; its fetch checks no addresses): the gateway
+ * sends data: URIs only. Defence in depth: media URLs are allowed only from a domain that cannot
+ * resolve (RFC 6761 `.invalid`), and local files stay off (`--allowed-local-media-path` unset).
+ */
+export const VLLM_NO_MEDIA_FETCH = ['--allowed-media-domains', 'portico.invalid'];
 
 /**
  * The flags a precision needs. bf16/fp16/f32 set the dtype. fp8 / nvfp4 / mxfp4 name vLLM's
@@ -65,7 +72,8 @@ export function vllmCommand(i: VllmInput & { checkpointQuantized?: boolean | und
     ...vllmPrecisionArgs(i.precision, i.checkpointQuantized),
     ...(i.lora ? ['--enable-lora'] : []),
     ...(i.lora && i.loraModules?.length ? ['--lora-modules', ...i.loraModules.map(vllmLoraModule)] : []),
-    ...(i.maxImagesPerPrompt !== undefined ? ['--limit-mm-per-prompt', JSON.stringify({ image: i.maxImagesPerPrompt })] : []),
+    ...(i.mmLimits && Object.keys(i.mmLimits).length ? ['--limit-mm-per-prompt', JSON.stringify(i.mmLimits)] : []),
+    ...VLLM_NO_MEDIA_FETCH,
     // Tool calls: "auto" needs the parser; "required" and named functions use structured outputs.
     ...(chat.toolCallParser ? ['--enable-auto-tool-choice', '--tool-call-parser', chat.toolCallParser] : []),
     ...(chat.reasoningParser ? ['--reasoning-parser', chat.reasoningParser] : []),
