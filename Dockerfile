@@ -53,6 +53,8 @@ RUN npm pack "$LLAMA_NPM_PACKAGE" --json > pack.json \
  && node -e 'const [p] = require("./pack.json"); if (p.integrity !== process.env.LLAMA_NPM_INTEGRITY) { console.error(`integrity mismatch: ${p.integrity}`); process.exit(1); } require("fs").writeFileSync("tarball", p.filename);' \
  && tar xzf "$(cat tarball)" package/llama/gitRelease.bundle \
  && git clone --quiet package/llama/gitRelease.bundle src \
+ && sed -i 's/^    if (string_starts_with(url, "http")) {$/&\n        throw std::invalid_argument("remote media URLs are disabled in this build: send the media as a data: URI");/' src/tools/server/server-common.cpp \
+ && grep -qF 'remote media URLs are disabled in this build' src/tools/server/server-common.cpp \
  && cmake -S src -B build -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF -DLLAMA_BUILD_TESTS=OFF \
       -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_BUILD_UI=OFF -DLLAMA_OPENSSL=OFF \
       -DGGML_CCACHE=OFF -DGGML_NATIVE=OFF \

@@ -6,7 +6,7 @@
 // second clone, CI on the same machine and `npm test` after `npm start` reuse it.
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { chmod, copyFile, mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { cpus, arch, platform } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -19,6 +19,33 @@ export const LLAMA_SOURCE = {
     'sha512-bltIipuWmc123H7tMIgDGKSsSrhmhlQYeVUC48XTjVW7XGJJiJJyCdlTMzQ/LiWoPkGDpcL4FviDpgw7qfTiDw==',
   commit: 'de3ff81',
 } as const;
+
+/**
+ * Source changes made before building, each a line inserted after an exact line found once.
+ * llama-server downloads `http(s)` media URLs itself (tools/server/server-common.cpp handle_media)
+ * with no address checks, and no flag or CMake option turns that off: the gateway only ever sends
+ * data: URIs, so the engine is built unable to fetch (defence in depth against SSRF). The Dockerfile's
+ * CPU build applies the same line (tests/compose-dockerfile.test.ts keeps them equal).
+ */
+export const SOURCE_PATCHES = [
+  {
+    file: 'tools/server/server-common.cpp',
+    after: '    if (string_starts_with(url, "http")) {',
+    insert: '        throw std::invalid_argument("remote media URLs are disabled in this build: send the media as a data: URI");',
+  },
+] as const;
+
+/** Apply SOURCE_PATCHES to a llama.cpp tree; a line not found exactly once fails the build. */
+export async function patchSource(src: string): Promise<void> {
+  for (const p of SOURCE_PATCHES) {
+    const file = join(src, p.file);
+    const lines = (await readFile(file, 'utf8')).split('\n');
+    const at = lines.flatMap((l, i) => (l === p.after ? [i] : []));
+    if (at.length !== 1) throw new Error(`source patch: "${p.after}" found ${at.length} times in ${p.file}`);
+    lines.splice(at[0]! + 1, 0, p.insert);
+    await writeFile(file, lines.join('\n'));
+  }
+}
 
 const CMAKE_FLAGS = [
   '-DCMAKE_BUILD_TYPE=Release',
@@ -42,7 +69,8 @@ export function cpuKey(): string {
   } catch {
     /* not Linux: the model name alone */
   }
-  const h = createHash('sha256').update(`${cpus()[0]?.model ?? ''}|${flags}`).digest('hex');
+  // The source patches are part of what was built: a changed patch is a new build.
+  const h = createHash('sha256').update(`${cpus()[0]?.model ?? ''}|${flags}|${JSON.stringify(SOURCE_PATCHES)}`).digest('hex');
   return `${platform()}-${arch()}-${h.slice(0, 10)}`;
 }
 
@@ -100,7 +128,8 @@ async function build(cachePath: string, target: string, log: Log): Promise<void>
     await execa('tar', ['xzf', join(work, tarball.filename), '-C', work, 'package/llama/gitRelease.bundle']);
     const src = join(work, 'llama.cpp');
     await execa('git', ['clone', '--quiet', join(work, 'package/llama/gitRelease.bundle'), src]);
-    log('[engine build] source unpacked; configuring with cmake');
+    await patchSource(src);
+    log('[engine build] source unpacked and patched (no remote media downloads); configuring with cmake');
     const buildDir = join(src, 'build');
     await execa('cmake', ['-S', src, '-B', buildDir, ...CMAKE_FLAGS]);
     const jobs = String(Math.max(1, cpus().length));

@@ -2,11 +2,13 @@
 // checked by parsing: stages and references, the NIM-compatible runtime contract of both targets,
 // files it copies exist and reach the build context, and its llama.cpp source matches the launcher's.
 // With the npm package dockerfile-utils installed, its linter runs too.
-import { existsSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { LLAMA_SOURCE } from '../scripts/build-engine.js';
+import { LLAMA_SOURCE, patchSource, SOURCE_PATCHES } from '../scripts/build-engine.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const read = (p: string) => readFileSync(join(ROOT, p), 'utf8');
@@ -137,6 +139,26 @@ describe('Dockerfile', () => {
     const a = argsOf(get('llama-build'));
     expect(a.LLAMA_NPM_PACKAGE).toBe(LLAMA_SOURCE.npmPackage);
     expect(a.LLAMA_NPM_INTEGRITY).toBe(LLAMA_SOURCE.integrity);
+  });
+
+  it("patches the engine source as scripts/build-engine.ts does (no remote media downloads): the stage's sed gives patchSource's result", async () => {
+    const build = body(get('llama-build'), 'RUN').map((r) => r.args).join(' ');
+    const sed = /sed -i '[^']*' src\/tools\/server\/server-common\.cpp/.exec(build)?.[0];
+    expect(sed).toBeDefined();
+    const patch = SOURCE_PATCHES[0];
+    const original = ['static void handle_media(', patch.after, '        // download remote image', '    }', ''].join('\n');
+    const dir = mkdtempSync(join(tmpdir(), 'portico-patch-'));
+    try {
+      for (const d of ['a', 'b']) mkdirSync(join(dir, d, 'src', 'tools', 'server'), { recursive: true });
+      for (const d of ['a', 'b']) writeFileSync(join(dir, d, 'src', patch.file), original);
+      execFileSync('bash', ['-c', sed!], { cwd: join(dir, 'a') });
+      await patchSource(join(dir, 'b', 'src'));
+      const bySed = readFileSync(join(dir, 'a', 'src', patch.file), 'utf8');
+      expect(bySed).toBe(readFileSync(join(dir, 'b', 'src', patch.file), 'utf8'));
+      expect(bySed).toContain(`${patch.after}\n${patch.insert}\n`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('copies only files that exist and that .dockerignore lets into the build context', () => {
