@@ -78,11 +78,7 @@ export async function listen(app: Hono<any>, opts: ListenOptions): Promise<Runni
     // the client's problem: nothing to answer on a socket that never became TLS.
     server.on('tlsClientError', (_err: Error, socket: Socket) => socket.destroy());
   }
-  let inFlight = 0;
-  server.on('request', (_req, res: ServerResponse) => {
-    inFlight++;
-    res.once('close', () => inFlight--);
-  });
+  const drain = trackConnections(server, opts.tls ? 'secureConnection' : 'connection');
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     // A deep accept queue, as nginx's: a burst of thousands of connections must not overflow the
@@ -106,16 +102,49 @@ export async function listen(app: Hono<any>, opts: ListenOptions): Promise<Runni
           setTimeout(() => server.closeAllConnections(), 1000).unref();
         }, graceMs);
         deadline.unref();
-        // Drain: once no request is in flight, every remaining connection is an idle keep-alive
-        // one (whatever state Node's own idle tracking gives it), so drop them all.
-        const sweep = setInterval(() => inFlight === 0 && server.closeAllConnections(), 50);
         server.close(() => {
           clearTimeout(deadline);
-          clearInterval(sweep);
           resolve();
         });
-        server.closeIdleConnections();
+        drain();
       }),
+  };
+}
+
+/**
+ * Drain without cutting anyone: each connection's requests are counted here (Node's own idle list
+ * calls a connection idle as soon as a request's body is read, before it is answered). When the
+ * drain starts, idle connections close at once; busy ones get `Connection: close` on the answer in
+ * progress (or, if its headers already went out as keep-alive, are ended gracefully right after
+ * it), so no client sends another request on a connection we are about to close.
+ */
+function trackConnections(server: Server, connectionEvent: 'connection' | 'secureConnection'): () => void {
+  const busy = new Map<Socket, number>();
+  let draining = false;
+  const endIfIdle = (socket: Socket) => {
+    if ((busy.get(socket) ?? 0) === 0) socket.destroySoon();
+  };
+  // Under TLS, requests come on the TLS socket, known once its handshake is done.
+  server.on(connectionEvent, (socket: Socket) => {
+    busy.set(socket, 0);
+    socket.once('close', () => busy.delete(socket));
+  });
+  server.on('request', (req: { socket: Socket }, res: ServerResponse) => {
+    const socket = req.socket;
+    busy.set(socket, (busy.get(socket) ?? 0) + 1);
+    if (draining) res.shouldKeepAlive = false;
+    res.once('close', () => {
+      busy.set(socket, (busy.get(socket) ?? 1) - 1);
+      if (draining) endIfIdle(socket);
+    });
+  });
+  return () => {
+    draining = true;
+    for (const socket of busy.keys()) {
+      const res = (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage;
+      if (res && !res.headersSent) res.shouldKeepAlive = false;
+      endIfIdle(socket);
+    }
   };
 }
 
