@@ -24,8 +24,10 @@ const exitWithin = (s: Stack, ms: number): Promise<number | undefined> =>
   ]);
 
 describe('faults under load', () => {
-  it('SIGTERM during load: in-flight requests all finish, late ones are refused cleanly, exit 0 well within the drain timeout', { timeout: 120_000 }, async () => {
-    const drainS = 30;
+  it('SIGTERM during load: in-flight requests all finish, late ones are refused cleanly, exit 0 well within the drain timeout', { timeout: 240_000 }, async () => {
+    // Long enough for 60 requests on the engine's 2 slots on a loaded 2-core machine (seen: 36 s
+    // at load 15); the assertion below still wants the exit when the last one ends, not at the timeout.
+    const drainS = 90;
     const s = (stack = await startStack({ NIM_SHUTDOWN_TIMEOUT: String(drainS), NIM_LOG_LEVEL: 'INFO' }));
     const kinds: Kind[] = ['text', 'stream', 'image-data', 'stream'];
     let started = 0;
