@@ -9,7 +9,7 @@ import { readJson } from './body.js';
 import { createDialect, engineError, type Dialect, type EngineCall } from './dialect.js';
 import { PorticoError, reportError, toPorticoError } from './errors.js';
 import { auth, canUseModel, KeyStore, METRICS_PATHS, publicPaths, requireModelAccess } from './auth.js';
-import { Admission, admission, inferenceRoutes } from './admission.js';
+import { Admission, admission, admitAfterBody, inferenceRoutes } from './admission.js';
 import { chargeTokens, rateLimit, RateLimiter, settleTokens } from './rate-limit.js';
 import { cors } from './cors.js';
 import { headerLimit } from './limits.js';
@@ -115,6 +115,8 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
       const body = parseBody(schema, value) as Record<string, unknown>;
       requireModelAccess(c, body.model ?? model.id);
       checkModel(body.model);
+      // The slot is taken only now, with the whole body read and valid (issue 12, item 3).
+      await admitAfterBody(c);
       chargeTokens(c, limiter, body);
       requireReady();
       const signal = c.req.raw.signal;
