@@ -77,6 +77,30 @@ describe('drain', () => {
     running = undefined;
   });
 
+  it('a keep-alive connection whose next request is partly received when the drain starts gets its answer, not a reset', async () => {
+    const { app, release, arrived } = slowApp();
+    running = await listen(app, { port: 0, host: '127.0.0.1' });
+    const slow = rawClient(running.port);
+    slow.socket.write('GET /slow HTTP/1.1\r\nHost: x\r\n\r\n');
+    await until(() => arrived() === 1, 'the slow request');
+    const ka = rawClient(running.port);
+    ka.socket.write('GET /fast HTTP/1.1\r\nHost: x\r\n\r\n');
+    await until(() => ka.received().includes('fast done'), 'the first answer on the keep-alive connection');
+    // The next request's first bytes are on their way when SIGTERM lands.
+    ka.socket.write('GET /fast HTTP/1.1\r\nHost: x\r\n');
+    await new Promise((r) => setImmediate(r));
+    const closing = running.close(10_000);
+    release();
+    await slow.closed;
+    expect(ka.socket.destroyed).toBe(false);
+    ka.socket.write('\r\n');
+    await ka.closed;
+    await closing;
+    expect(ka.received().match(/fast done/g)).toHaveLength(2);
+    expect(ka.received()).toMatch(/\r\nconnection: close\r\n[^]*fast done$/i);
+    running = undefined;
+  });
+
   it('the drain ends as soon as the last answer is out, not at the deadline', async () => {
     const { app, release, arrived } = slowApp();
     running = await listen(app, { port: 0, host: '127.0.0.1' });

@@ -112,39 +112,34 @@ export async function listen(app: Hono<any>, opts: ListenOptions): Promise<Runni
 }
 
 /**
- * Drain without cutting anyone: each connection's requests are counted here (Node's own idle list
- * calls a connection idle as soon as a request's body is read, before it is answered). When the
- * drain starts, idle connections close at once; busy ones get `Connection: close` on the answer in
- * progress (or, if its headers already went out as keep-alive, are ended gracefully right after
- * it), so no client sends another request on a connection we are about to close.
+ * Drain without cutting anyone. Node's server.close() closes only connections that are truly idle
+ * (no request being received, none being answered); here every answer given during the drain says
+ * `Connection: close`, so Node ends its connection right after it and the client never sends
+ * another request on a connection about to close. A connection whose answer had already gone out
+ * as keep-alive (a stream started before the drain) is closed once idle, by Node's same test, so a
+ * request it is still receiving is answered, not cut.
  */
 function trackConnections(server: Server, connectionEvent: 'connection' | 'secureConnection'): () => void {
-  const busy = new Map<Socket, number>();
+  const sockets = new Set<Socket>();
   let draining = false;
-  const endIfIdle = (socket: Socket) => {
-    if ((busy.get(socket) ?? 0) === 0) socket.destroySoon();
-  };
   // Under TLS, requests come on the TLS socket, known once its handshake is done.
   server.on(connectionEvent, (socket: Socket) => {
-    busy.set(socket, 0);
-    socket.once('close', () => busy.delete(socket));
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
   });
-  server.on('request', (req: { socket: Socket }, res: ServerResponse) => {
-    const socket = req.socket;
-    busy.set(socket, (busy.get(socket) ?? 0) + 1);
+  // First in line: the app may answer synchronously inside its own 'request' listener.
+  server.prependListener('request', (_req, res: ServerResponse) => {
     if (draining) res.shouldKeepAlive = false;
-    res.once('close', () => {
-      busy.set(socket, (busy.get(socket) ?? 1) - 1);
-      if (draining) endIfIdle(socket);
-    });
+    // After Node has finished with the answer (and freed the connection), close what is now idle.
+    res.once('close', () => draining && setImmediate(() => server.closeIdleConnections()));
   });
   return () => {
     draining = true;
-    for (const socket of busy.keys()) {
+    for (const socket of sockets) {
       const res = (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage;
       if (res && !res.headersSent) res.shouldKeepAlive = false;
-      endIfIdle(socket);
     }
+    server.closeIdleConnections();
   };
 }
 

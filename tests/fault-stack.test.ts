@@ -23,6 +23,9 @@ const exitWithin = (s: Stack, ms: number): Promise<number | undefined> =>
     new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`the launcher did not exit within ${ms} ms`)), ms)),
   ]);
 
+/** Requests the gateway is handling, less the scrape asking. */
+const gatewayInFlight = async (s: Stack) => sumFamily(await (await fetch(`${s.url}/v1/metrics`)).text(), 'portico_http_requests_in_flight') - 1;
+
 describe('faults under load', () => {
   it('SIGTERM during load: in-flight requests all finish, late ones are refused cleanly, exit 0 well within the drain timeout', { timeout: 240_000 }, async () => {
     // Long enough for 60 requests on the engine's 2 slots on a loaded 2-core machine (seen: 36 s
@@ -43,8 +46,7 @@ describe('faults under load', () => {
     // "In flight" means the gateway has the request: a request still in the client's connect queue
     // when SIGTERM lands is a late one (refused), not an in-flight one. Wait until each of the 60
     // has either finished or is counted in flight by the gateway (less the scrape asking).
-    const gatewayInFlight = async () => sumFamily(await (await fetch(`${s.url}/v1/metrics`)).text(), 'portico_http_requests_in_flight') - 1;
-    await until(async () => finished + (await gatewayInFlight()) >= 60, 'all 60 requests to reach the gateway', 30_000);
+    await until(async () => finished + (await gatewayInFlight(s)) >= 60, 'all 60 requests to reach the gateway', 30_000);
     const t0 = Date.now();
     s.proc.kill('SIGTERM');
     // Requests arriving after the signal are refused or answered cleanly, never left hanging.
@@ -77,6 +79,9 @@ describe('faults under load', () => {
     );
     const texts = Array.from({ length: 4 }, () => chat(s.url, 'text', { maxTokens: 1800, ignoreEos: true, timeoutMs: (drainS + 20) * 1000 }));
     await until(() => started >= 2, 'streams to be under way', 30_000);
+    // All 8 in the gateway's hands (on a loaded machine a request can still be in the connect
+    // queue here, and one that is when SIGTERM lands is a late one, refused).
+    await until(async () => (await gatewayInFlight(s)) >= 8, 'all 8 requests to reach the gateway', 30_000);
     const t0 = Date.now();
     s.proc.kill('SIGTERM');
     const code = await exitWithin(s, (drainS + 15) * 1000);
