@@ -74,14 +74,16 @@ describe('faults under load', () => {
     const s = (stack = await startStack({ NIM_SHUTDOWN_TIMEOUT: String(drainS), NIM_LOG_LEVEL: 'WARNING' }));
     let started = 0;
     // Long generations (ignore_eos) and JSON requests queued behind them: all outlast the drain window.
+    let finished = 0;
+    const count = (o: Outcome) => (finished++, o);
     const streams = Array.from({ length: 4 }, () =>
-      chat(s.url, 'stream', { maxTokens: 1800, ignoreEos: true, timeoutMs: (drainS + 20) * 1000, onFirstChunk: () => started++ }),
+      chat(s.url, 'stream', { maxTokens: 1800, ignoreEos: true, timeoutMs: (drainS + 20) * 1000, onFirstChunk: () => started++ }).then(count),
     );
-    const texts = Array.from({ length: 4 }, () => chat(s.url, 'text', { maxTokens: 1800, ignoreEos: true, timeoutMs: (drainS + 20) * 1000 }));
+    const texts = Array.from({ length: 4 }, () => chat(s.url, 'text', { maxTokens: 1800, ignoreEos: true, timeoutMs: (drainS + 20) * 1000 }).then(count));
     await until(() => started >= 2, 'streams to be under way', 30_000);
     // All 8 in the gateway's hands (on a loaded machine a request can still be in the connect
     // queue here, and one that is when SIGTERM lands is a late one, refused).
-    await until(async () => (await gatewayInFlight(s)) >= 8, 'all 8 requests to reach the gateway', 30_000);
+    await until(async () => finished + (await gatewayInFlight(s)) >= 8, 'all 8 requests to reach the gateway', 30_000);
     const t0 = Date.now();
     s.proc.kill('SIGTERM');
     const code = await exitWithin(s, (drainS + 15) * 1000);
