@@ -15,6 +15,7 @@ import { tlsContextOptions, tlsServerOptions } from '../gateway/tls.js';
 import { Metrics, engineMetricsPath } from '../gateway/metrics.js';
 import { buildManagementInfo, porticoRelease } from './model-info.js';
 import { startGpuPoller } from './gpu-metrics.js';
+import { redactUrl } from './redact-url.js';
 import { createMediaNormalizer } from '../gateway/media/normalize.js';
 
 const NOT_READY_WINDOW_MS = 1000;
@@ -38,7 +39,7 @@ export async function serve(settings: Settings, log: Logger, env: NodeJS.Process
   const healthPath = plan?.engine.healthPath ?? '/health';
   const model: ServedModel = plan?.model ?? {
     id: settings.servedModelName ?? 'unknown',
-    root: settings.modelPath ?? settings.engineUrl ?? '',
+    root: settings.modelPath ?? (settings.engineUrl ? redactUrl(settings.engineUrl) : ''),
     maxModelLen: settings.maxModelLen ?? 0,
   };
   const engineInfo: { dialect: EngineDialect } = { dialect: plan?.engine.dialect ?? 'openai' };
@@ -82,7 +83,7 @@ export async function serve(settings: Settings, log: Logger, env: NodeJS.Process
     engine = spawnEngine(plan.engine, log);
     log.info(`engine pid ${engine.pid}`);
   } else {
-    log.info(`fronting the engine at ${settings.engineUrl} (NIM_ENGINE_URL); spawning nothing`);
+    log.info(`fronting the engine at ${redactUrl(settings.engineUrl ?? '')} (NIM_ENGINE_URL); spawning nothing`);
   }
 
   let resolveDone!: (code: number) => void;
