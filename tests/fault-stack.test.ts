@@ -79,8 +79,10 @@ describe('faults under load', () => {
     const streams = Array.from({ length: 4 }, () =>
       chat(s.url, 'stream', { maxTokens: 1800, ignoreEos: true, timeoutMs: (drainS + 20) * 1000, onFirstChunk: () => started++ }).then(count),
     );
-    const texts = Array.from({ length: 4 }, () => chat(s.url, 'text', { maxTokens: 1800, ignoreEos: true, timeoutMs: (drainS + 20) * 1000 }).then(count));
+    // The JSON requests go out once the streams hold the engine's 2 slots, so they queue behind
+    // them (sent at once, they could take the slots first and keep every stream waiting).
     await until(() => started >= 2, 'streams to be under way', 30_000);
+    const texts = Array.from({ length: 4 }, () => chat(s.url, 'text', { maxTokens: 1800, ignoreEos: true, timeoutMs: (drainS + 20) * 1000 }).then(count));
     // All 8 in the gateway's hands (on a loaded machine a request can still be in the connect
     // queue here, and one that is when SIGTERM lands is a late one, refused).
     await until(async () => finished + (await gatewayInFlight(s)) >= 8, 'all 8 requests to reach the gateway', 30_000);
