@@ -4,7 +4,7 @@
 // the response is over, which for SSE is when the stream ends (done, client gone, failure or idle
 // timeout), and is released exactly once on every path.
 import type { ServerResponse } from 'node:http';
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import { PorticoError } from './errors.js';
 import { onStream } from './sse.js';
 
@@ -106,28 +106,45 @@ function overloaded(detail: string): PorticoError {
 }
 
 /**
- * Middleware: inference routes (`METHOD path` keys) take a slot first. For an SSE answer the slot
- * rides on the stream (hooks registered before the handler, applied by forward() to the body it
- * builds) and is released when the stream ends; the stream is also ended after `streamIdleMs`
- * without a byte (0 = never). Any other answer releases the slot when the handler returns.
+ * Middleware: inference routes (`METHOD path` keys) may take a slot, but only once their handler
+ * has the whole body and found it valid (admitAfterBody): a client that sends headers and then
+ * stalls must not hold a slot (two such sockets would otherwise lock every chat out). For an SSE
+ * answer the slot rides on the stream (hooks registered before the engine call, applied by
+ * forward() to the body it builds) and is released when the stream ends; the stream is also ended
+ * after `streamIdleMs` without a byte (0 = never). Any other answer releases the slot when the
+ * handler returns.
  */
 export function admission(adm: Admission, inference: ReadonlySet<string>, opts: { streamIdleMs?: number } = {}): MiddlewareHandler {
   return async (c, next) => {
     if (!inference.has(`${c.req.method} ${c.req.path}`)) return next();
-    const release = await adm.acquire(c.req.raw.signal);
-    // A client that stopped reading: destroy its connection (node-server's response object).
-    const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
-    const stream = onStream(c, {
-      end: release,
-      idleMs: opts.streamIdleMs,
-      stalled: outgoing ? () => void outgoing.destroy() : undefined,
+    let release: Release | undefined;
+    let stream: { attached: boolean } | undefined;
+    pending.set(c, async () => {
+      release = await adm.acquire(c.req.raw.signal);
+      // A client that stopped reading: destroy its connection (node-server's response object).
+      const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
+      stream = onStream(c, {
+        end: release,
+        idleMs: opts.streamIdleMs,
+        stalled: outgoing ? () => void outgoing.destroy() : undefined,
+      });
     });
     try {
       await next();
     } finally {
-      if (!stream.attached) release();
+      pending.delete(c);
+      if (release && !stream?.attached) release();
     }
   };
+}
+
+const pending = new WeakMap<Context, () => Promise<void>>();
+
+/** Take the admission slot of this inference request (throws the 429); called once the body is valid. */
+export async function admitAfterBody(c: Context): Promise<void> {
+  const take = pending.get(c);
+  pending.delete(c);
+  await take?.();
 }
 
 /** The `METHOD path` keys of a route table's inference routes. */

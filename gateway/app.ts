@@ -9,7 +9,7 @@ import { readJson } from './body.js';
 import { createDialect, engineError, type Dialect, type EngineCall } from './dialect.js';
 import { PorticoError, reportError, toPorticoError } from './errors.js';
 import { auth, canUseModel, KeyStore, METRICS_PATHS, publicPaths, requireModelAccess } from './auth.js';
-import { Admission, admission, inferenceRoutes } from './admission.js';
+import { Admission, admission, admitAfterBody, inferenceRoutes } from './admission.js';
 import { chargeTokens, rateLimit, RateLimiter, settleTokens } from './rate-limit.js';
 import { cors } from './cors.js';
 import { headerLimit } from './limits.js';
@@ -159,6 +159,8 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
   const callEngine = async (c: Context, path: string, body: Record<string, unknown>, raw: Uint8Array | undefined, opts: EngineCallOptions = {}): Promise<EngineAnswer> => {
     requireModelAccess(c, body.model ?? model.id);
     checkModel(body.model);
+    // The admission slot is taken only now, with the whole body read and valid.
+    await admitAfterBody(c);
     chargeTokens(c, limiter, body);
     requireReady();
     const signal = c.req.raw.signal;

@@ -72,8 +72,10 @@ export class KeyStore {
   constructor(opts: KeyStoreOptions = {}) {
     this.opts = opts;
     this.entries = this.load();
+    this.started = true;
     this.opts.log?.info(this.describe());
   }
+  private started = false;
 
   /** Auth is on when any key is given or a keys file is configured (an empty file locks everything). */
   get enabled(): boolean {
@@ -164,7 +166,13 @@ export class KeyStore {
         this.fileSig = signature(statSync(this.opts.file));
         text = readFileSync(this.opts.file, 'utf8');
       } catch (err) {
-        throw new Error(`NIM_API_KEYS_FILE=${this.opts.file}: cannot read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+        const code = (err as NodeJS.ErrnoException).code ?? 'error';
+        // Deleted (or a dangling link) after start: fail closed, as an empty file would, not keep
+        // the keys of a file someone removed. At start, a missing file stops the launch.
+        if (code !== 'ENOENT' || !this.started) throw new Error(`NIM_API_KEYS_FILE=${this.opts.file}: cannot read (${code})`);
+        this.fileSig = 'missing';
+        this.opts.log?.error(`NIM_API_KEYS_FILE=${this.opts.file} is gone (deleted or a dangling link): its keys are revoked, protected routes refuse them until the file is back`);
+        text = '';
       }
       // A key listed again (or also in NIM_API_KEYS) takes the file's last line for it.
       for (const line of parseKeysFile(text, this.opts.file, { rpm, tpm })) add(line.secret, line.spec);
@@ -227,7 +235,8 @@ export function parseKeysFile(text: string, source = 'keys file', defaults: { rp
           spec.name = value;
           break;
         default:
-          throw new Error(`${where}: unknown option "${name.slice(0, 40)}" (expected models=, rpm=, tpm=, name=)`);
+          // Never echo the word: a key with a space in it would print its second half.
+          throw new Error(`${where}: word ${opts.indexOf(opt) + 2} is not an option (expected models=, rpm=, tpm=, name=); the key must be one word`);
       }
     }
     out.push({ secret, spec });

@@ -123,6 +123,10 @@ export function redactEngineMessage(text: string): string {
   const first = text.split(/\r?\n/).find((l) => l.trim() !== '' && !/^\s*Traceback \(most recent call last\)/.test(l)) ?? '';
   const out = first
     .replace(/\b[a-z][\w+.-]*:\/\/[^\s'"<>)]+/gi, '<url>')
+    // Credentials an engine may echo: bearer tokens and key-shaped strings (OpenAI, NVIDIA, Hugging Face).
+    .replace(/\b(bearer|basic)\s+[^\s'",;)]+/gi, '$1 <redacted>')
+    .replace(/\b(token|api[_-]?key|password|secret)(\s*[:=]\s*)[^\s'",;)]+/gi, '$1$2<redacted>')
+    .replace(/\b(?:sk|nvapi|hf)[-_][A-Za-z0-9_-]{6,}/g, '<redacted>')
     .replace(/\[[0-9a-f:.]*:[0-9a-f:.]*\](?::\d+)?/gi, '<address>')
     .replace(/\b(?:[0-9a-f]{1,4}:){3,7}[0-9a-f]{1,4}\b/gi, '<address>')
     .replace(/\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b/g, '<address>')

@@ -78,11 +78,7 @@ export async function listen(app: Hono<any>, opts: ListenOptions): Promise<Runni
     // the client's problem: nothing to answer on a socket that never became TLS.
     server.on('tlsClientError', (_err: Error, socket: Socket) => socket.destroy());
   }
-  let inFlight = 0;
-  server.on('request', (_req, res: ServerResponse) => {
-    inFlight++;
-    res.once('close', () => inFlight--);
-  });
+  const drain = trackConnections(server, opts.tls ? 'secureConnection' : 'connection');
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     // A deep accept queue, as nginx's: a burst of thousands of connections must not overflow the
@@ -106,16 +102,44 @@ export async function listen(app: Hono<any>, opts: ListenOptions): Promise<Runni
           setTimeout(() => server.closeAllConnections(), 1000).unref();
         }, graceMs);
         deadline.unref();
-        // Drain: once no request is in flight, every remaining connection is an idle keep-alive
-        // one (whatever state Node's own idle tracking gives it), so drop them all.
-        const sweep = setInterval(() => inFlight === 0 && server.closeAllConnections(), 50);
         server.close(() => {
           clearTimeout(deadline);
-          clearInterval(sweep);
           resolve();
         });
-        server.closeIdleConnections();
+        drain();
       }),
+  };
+}
+
+/**
+ * Drain without cutting anyone. Node's server.close() closes only connections that are truly idle
+ * (no request being received, none being answered); here every answer given during the drain says
+ * `Connection: close`, so Node ends its connection right after it and the client never sends
+ * another request on a connection about to close. A connection whose answer had already gone out
+ * as keep-alive (a stream started before the drain) is closed once idle, by Node's same test, so a
+ * request it is still receiving is answered, not cut.
+ */
+function trackConnections(server: Server, connectionEvent: 'connection' | 'secureConnection'): () => void {
+  const sockets = new Set<Socket>();
+  let draining = false;
+  // Under TLS, requests come on the TLS socket, known once its handshake is done.
+  server.on(connectionEvent, (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  // First in line: the app may answer synchronously inside its own 'request' listener.
+  server.prependListener('request', (_req, res: ServerResponse) => {
+    if (draining) res.shouldKeepAlive = false;
+    // After Node has finished with the answer (and freed the connection), close what is now idle.
+    res.once('close', () => draining && setImmediate(() => server.closeIdleConnections()));
+  });
+  return () => {
+    draining = true;
+    for (const socket of sockets) {
+      const res = (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage;
+      if (res && !res.headersSent) res.shouldKeepAlive = false;
+    }
+    server.closeIdleConnections();
   };
 }
 

@@ -21,11 +21,25 @@ export function createLogger(
   return pino(opts, { write: (line: string) => out.write(humanLine(line)) });
 }
 
-/** `2026-11-22T00:00:00.000Z INFO  [engine] message key=value` */
+/**
+ * `2026-11-22T00:00:00.000Z INFO  [engine] message key=value`. Request-derived text (paths,
+ * headers, model names, engine output) is escaped as JSONL escapes it: a control character — a
+ * newline that would forge a log line, an ANSI escape that would repaint the terminal — is
+ * written as `\n`, `\u001b`..., so every entry stays one line.
+ */
 export function humanLine(json: string): string {
   const { time, level, msg, component, ...rest } = JSON.parse(json) as Record<string, unknown>;
   const extra = Object.entries(rest)
-    .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+    .map(([k, v]) => `${escapeControls(k)}=${escapeControls(typeof v === 'string' ? v : JSON.stringify(v))}`)
     .join(' ');
-  return `${String(time)} ${String(level).padEnd(8)}${component ? `[${String(component)}] ` : ''}${String(msg ?? '')}${extra ? ` ${extra}` : ''}\n`;
+  const comp = component ? `[${escapeControls(String(component))}] ` : '';
+  return `${String(time)} ${String(level).padEnd(8)}${comp}${escapeControls(String(msg ?? ''))}${extra ? ` ${extra}` : ''}\n`;
+}
+
+// C0 and C1 controls, DEL, and the Unicode line/paragraph separators.
+const CONTROLS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
+const SHORT: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+export function escapeControls(s: string): string {
+  return s.replace(CONTROLS, (ch) => SHORT[ch] ?? `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }

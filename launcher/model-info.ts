@@ -2,6 +2,7 @@
 // start from the launch plan: the manifest the profile came from (its YAML text and license), the
 // selected profile, the engine. Models without a manifest file get a synthesized manifest, and a
 // license found next to the weights or an explicit "no license information" text.
+import { redactUrl } from './redact-url.js';
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import YAML from 'yaml';
@@ -32,7 +33,7 @@ export function buildManagementInfo(input: ManagementInput): ManagementInfo {
   const release = input.release ?? porticoRelease();
   const { plan, settings } = input;
   if (!plan) {
-    const url = settings.engineUrl ?? '';
+    const url = settings.engineUrl ? redactUrl(settings.engineUrl) : '';
     return {
       release,
       // shortName '' → the gateway shows the model id it learns from the engine.

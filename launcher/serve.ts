@@ -18,6 +18,7 @@ import { startGpuPoller } from './gpu-metrics.js';
 import { createMediaNormalizer, type Modalities } from '../gateway/media/normalize.js';
 import { engineModalities } from '../gateway/media/modalities.js';
 import { mediaProcessors } from '../gateway/media/processors.js';
+import { redactUrl } from './redact-url.js';
 
 const NOT_READY_WINDOW_MS = 1000;
 
@@ -40,7 +41,7 @@ export async function serve(settings: Settings, log: Logger, env: NodeJS.Process
   const healthPath = plan?.engine.healthPath ?? '/health';
   const model: ServedModel = plan?.model ?? {
     id: settings.servedModelName ?? 'unknown',
-    root: settings.modelPath ?? settings.engineUrl ?? '',
+    root: settings.modelPath ?? (settings.engineUrl ? redactUrl(settings.engineUrl) : ''),
     maxModelLen: settings.maxModelLen ?? 0,
   };
   const engineInfo: { dialect: EngineDialect; kind?: EngineKind; modalities?: Modalities } = {
@@ -88,7 +89,7 @@ export async function serve(settings: Settings, log: Logger, env: NodeJS.Process
     engine = spawnEngine(plan.engine, log);
     log.info(`engine pid ${engine.pid}`);
   } else {
-    log.info(`fronting the engine at ${settings.engineUrl} (NIM_ENGINE_URL); spawning nothing`);
+    log.info(`fronting the engine at ${redactUrl(settings.engineUrl ?? '')} (NIM_ENGINE_URL); spawning nothing`);
   }
 
   let resolveDone!: (code: number) => void;

@@ -4,6 +4,7 @@ import { createInterface } from 'node:readline';
 import type { Logger } from './logger.js';
 import type { EngineCommand } from './engines/types.js';
 import type { Upstream } from '../gateway/upstream.js';
+import { guardEngine } from './engine-guard.js';
 
 export interface EngineProcess {
   pid: number | undefined;
@@ -15,14 +16,18 @@ export interface EngineProcess {
 const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
 
 export function spawnEngine(cmd: EngineCommand, log: Logger): EngineProcess {
-  const child: ResultPromise = execa(cmd.command, cmd.args, {
+  const g = guardEngine(cmd.command, cmd.args, { ...process.env, ...cmd.env });
+  if (!g.guarded) log.warn('setpriv (util-linux) not found: the engine will not be stopped if the launcher is killed with SIGKILL');
+  const child: ResultPromise = execa(g.command, g.args, {
     env: cmd.env,
     extendEnv: true,
     stdin: 'ignore',
     buffer: false,
     reject: false,
-    // The engine must not outlive the launcher, even if the launcher is killed hard.
-    cleanup: true,
+    // Its own process group, so stop() reaches every process the engine forks.
+    detached: g.guarded,
+    // Without the kernel's guard, at least a normal launcher exit takes the engine along.
+    cleanup: !g.guarded,
     forceKillAfterDelay: false,
   });
   const elog = log.child({ component: 'engine' });
@@ -36,12 +41,24 @@ export function spawnEngine(cmd: EngineCommand, log: Logger): EngineProcess {
     if (r.exitCode !== undefined) return r.exitCode;
     return 128 + (SIGNALS[r.signal ?? ''] ?? 1);
   });
+  let done = false;
+  void exited.then(() => (done = true));
+  const signal = (sig: NodeJS.Signals) => {
+    if (done) return;
+    try {
+      // The whole group when the engine leads one; the group outlives its leader if workers linger.
+      if (g.guarded && child.pid) process.kill(-child.pid, sig);
+      else child.kill(sig);
+    } catch {
+      // already gone
+    }
+  };
   return {
     pid: child.pid,
     exited,
     async stop(graceMs) {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      signal('SIGTERM');
+      const timer = setTimeout(() => signal('SIGKILL'), graceMs);
       try {
         return await exited;
       } finally {

@@ -1,5 +1,6 @@
 // The engine dying is fatal: open streams end with an error event, readiness turns 503, and the
 // launcher exits non-zero so an orchestrator restarts it.
+import { readFileSync } from 'node:fs';
 import { afterAll, expect, it } from 'vitest';
 import { DEMO_MODEL_NAME } from '../launcher/plan.js';
 import { startStack, type Stack } from './helpers/stack.js';
@@ -38,4 +39,27 @@ it('engine killed mid-stream: error event + [DONE], ready 503, launcher exits no
   const { exitCode } = await stack.proc;
   expect(exitCode).not.toBe(0);
   expect(stack.output()).toMatch(/engine exited unexpectedly/);
+});
+
+/** Alive and not a zombie (a reaped-late child of init is already dead). */
+const alive = (pid: number): boolean => {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+};
+
+it('the launcher killed with SIGKILL: no engine is left 2 s later', async () => {
+  const s = await startStack();
+  const enginePid = s.enginePid();
+  expect(alive(enginePid)).toBe(true);
+  try {
+    process.kill(s.proc.pid!, 'SIGKILL');
+    await s.proc;
+    await new Promise((r) => setTimeout(r, 2000));
+    expect(alive(enginePid), `engine pid ${enginePid} outlived its launcher`).toBe(false);
+  } finally {
+    if (alive(enginePid)) process.kill(enginePid, 'SIGKILL');
+  }
 });

@@ -122,6 +122,41 @@ describe('admission control (NIM_MAX_CONCURRENT_REQUESTS)', () => {
     await until(() => adm.inFlight === 0, 'slots to be released');
   });
 
+  it('a slot is taken once the body is complete and valid: sockets stalled mid-body hold none', async () => {
+    r.engine.on('/v1/chat/completions', (_q, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ id: 'x', object: 'chat.completion', choices: [{ index: 0, message: { role: 'assistant', content: 'hi' }, finish_reason: 'stop' }], usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } }));
+    });
+    const adm = new Admission({ maxConcurrent: 2, maxQueue: 0, queueTimeoutMs: 1000 });
+    server = await listen(r.make({ admission: adm }).app, { port: 0, host: '127.0.0.1' });
+    let seen = 0;
+    server.server.on('request', () => seen++);
+    // Two clients send their headers and `{`, then stall (the slow-loris of the issue).
+    const stalled = Array.from({ length: 2 }, () => {
+      const sock = connect(server!.port, '127.0.0.1');
+      sock.on('error', () => undefined);
+      sock.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{`);
+      return sock;
+    });
+    try {
+      await until(() => seen === 2, 'the stalled requests to reach the server');
+      const res = await fetch(`http://127.0.0.1:${server.port}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(sampleBody('/v1/chat/completions')),
+      });
+      expect(res.status, JSON.stringify(await res.clone().json())).toBe(200);
+      expect(((await res.json()) as { choices: unknown[] }).choices).toHaveLength(1);
+      expect(adm.inFlight).toBe(0);
+      // An invalid body never takes a slot either.
+      const bad = await fetch(`http://127.0.0.1:${server.port}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"model": 1}' });
+      expect(bad.status).toBe(400);
+      expect(adm.inFlight).toBe(0);
+    } finally {
+      for (const sock of stalled) sock.destroy();
+    }
+  });
+
   it('ends a stream the engine stops feeding (NIM_STREAM_IDLE_TIMEOUT_MS) with an error event, and frees the slot', async () => {
     slowStreams(); // never released: the engine goes silent after one chunk
     const adm = new Admission({ maxConcurrent: 4, maxQueue: 0, queueTimeoutMs: 1000 });

@@ -37,7 +37,10 @@ export async function startStack(env: Record<string, string> = {}, opts: { waitR
     reject: false,
     all: true,
     buffer: false,
-    forceKillAfterDelay: 5000,
+    // execa's kill() escalates to SIGKILL after this delay: it must outlast any drain a test asks
+    // for (NIM_SHUTDOWN_TIMEOUT + the engine's stop), or the test kills the launcher mid-drain and
+    // sees the requests it is draining cut (the old 5 s did exactly that under load).
+    forceKillAfterDelay: 150_000,
   });
   proc.all?.setEncoding('utf8').on('data', (d: string) => (out += d));
   const url = `http://127.0.0.1:${port}`;
