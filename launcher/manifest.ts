@@ -89,6 +89,8 @@ export interface ModelInfo {
   vision?: { maxImagesPerPrompt: number } | undefined;
   /** Media the model takes, when the manifest says (`modalities`); absent: unknown. */
   media?: { image: boolean; video: boolean; audio: boolean } | undefined;
+  /** Images above this many pixels are downscaled before the engine sees them (NIM_MEDIA_RESIZE_MAX_PIXELS overrides). */
+  resizeMaxPixels?: number | undefined;
   aliases: string[];
   /** Per engine: tool-call / reasoning parser names and a chat template file (absolute). */
   chat?: Partial<Record<EngineKind, ChatFeatures>> | undefined;
@@ -248,6 +250,8 @@ const porticoSchema = z.strictObject({
       kv_bytes_per_token: z.number().positive().optional(),
       modalities: z.array(z.enum(['text', 'image', 'video', 'audio'])).default(['text']),
       max_images_per_prompt: intLike(0).optional(),
+      // A dynamic-resolution VLM pays prefill tokens per pixel: the size worth sending it.
+      media_resize_max_pixels: intLike(1).optional(),
       description: z.string().optional(),
       tool_call_parser: perEngine.optional(),
       reasoning_parser: perEngine.optional(),
@@ -433,6 +437,7 @@ function fromPortico(obj: Record<string, unknown>, file: string): Manifest {
       vision,
       chat: chatDeclarations(m, dir, file),
       media: { image: m.modalities.includes('image'), video: m.modalities.includes('video'), audio: m.modalities.includes('audio') },
+      resizeMaxPixels: m.media_resize_max_pixels,
     },
     profiles,
   };
