@@ -1,6 +1,6 @@
 // Deterministic randomness for generated test models: mulberry32 + an Irwin-Hall approximate
-// normal (only + and sqrt, so identical floats on every platform). Same algorithm as
-// scripts/tiny-model.ts uses privately; kept here so new generators share one copy.
+// normal (only + and sqrt, so identical floats on every platform). Every generated model
+// (tiny VLM, embedding model, LoRA adapters) draws from this one copy.
 
 export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;

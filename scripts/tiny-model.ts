@@ -25,6 +25,7 @@ import { realpathSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { arr, bool, f32, GGUFValueType, str, u32, writeGGUF, type GGUFTensor } from "./gguf-writer.js";
+import { mulberry32, normal } from './det-random.js';
 
 export const TINY_MODEL_FILE = "portico-tiny-vlm.gguf";
 export const TINY_MMPROJ_FILE = "portico-tiny-vlm-mmproj.gguf";
@@ -149,24 +150,6 @@ function isGenToken(tok: string): boolean {
   return tok.length > 1 ? /^(Ġ|[a-z])+$/.test(tok) : /^(Ġ|[b-df-hj-np-tv-z])$/.test(tok);
 }
 
-// ---------------------------------------------------------------------------------------
-// Deterministic randomness: mulberry32 + Irwin-Hall approximate normal (only + and sqrt,
-// so identical floats on every platform).
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const SQRT3 = Math.sqrt(3);
-function normal(rand: () => number): number {
-  return (rand() + rand() + rand() + rand() - 2) * SQRT3; // mean 0, variance 1
-}
 
 /** Row-major matrix in ggml layout: dims [nIn, nOut], element (out, in) at out * nIn + in. */
 class Mat {
