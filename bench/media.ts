@@ -23,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { request } from 'undici';
-import { loadSettings } from '../launcher/config.js';
+import { loadSettings } from '../core/config.js';
 import { createSafeFetcher } from '../gateway/media/fetch.js';
 import { fitWithin } from '../gateway/media/fit.js';
 import { LLAMA_CPP_IMAGE_TYPES, prepareImage } from '../gateway/media/image-transform.js';

@@ -1,7 +1,7 @@
 // The four ways a request reaches the fake upstream, each started as its own process:
 //   direct  — the client talks to the upstream itself (the floor every other path is held to)
 //   nginx   — Debian's nginx, proxy_pass with upstream keepalive, one worker
-//   portico — `node dist/launcher/main.js serve` with NIM_ENGINE_URL (spawns no engine)
+//   portico — `node dist/serve/main.js serve` with NIM_ENGINE_URL (spawns no engine)
 //   portkey — Portkey's gateway from npm, provider openai, custom host = the upstream
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
@@ -125,7 +125,7 @@ export async function startPortico(upstreamPort: number, as: 'portico' | 'candid
   };
   // BENCH_PORTICO_DIST: measure another build as `portico`; BENCH_CANDIDATE_DIST: add one beside it.
   const dist = (as === 'candidate' ? process.env.BENCH_CANDIDATE_DIST : process.env.BENCH_PORTICO_DIST) ?? join(ROOT, 'dist');
-  const child = startChild(as, process.execPath, [...nodeFlags(as), join(dist, 'launcher/main.js'), 'serve'], { env });
+  const child = startChild(as, process.execPath, [...nodeFlags(as), join(dist, 'serve/main.js'), 'serve'], { env });
   const origin = `http://127.0.0.1:${port}`;
   await waitUntil(`${as} to be ready (/v1/health/ready)`, async () => (await httpStatus(`${origin}/v1/health/ready`)) === 200, 30_000, child);
   return { name: as, origin, headers: {}, pid: child.pid, child, stop: () => child.stop() };

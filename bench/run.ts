@@ -10,7 +10,7 @@ import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { request } from 'undici';
-import { loadSettings } from '../launcher/config.js';
+import { loadSettings } from '../core/config.js';
 import { imageServer, noisePng, type ImageMode, type ImageRun } from './image.js';
 import { runMediaBench, type MediaResults } from './media.js';
 import {

@@ -3,11 +3,11 @@
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { pipeline, Readable } from 'node:stream';
 import type { z } from 'zod';
-import type { ServedModel } from '../launcher/engines/types.js';
-import type { Settings } from '../launcher/config.js';
+import type { ServedModel } from '../core/engine.js';
+import type { Settings } from '../core/config.js';
 import { readJson } from './body.js';
 import { createDialect, engineError, type Dialect, type EngineCall } from './dialect.js';
-import { PorticoError, reportError, toPorticoError } from './errors.js';
+import { PorticoError, reportError, toPorticoError } from '../core/errors.js';
 import { auth, canUseModel, KeyStore, METRICS_PATHS, publicPaths, requireModelAccess } from './auth.js';
 import { Admission, admission, admitAfterBody, inferenceRoutes } from './admission.js';
 import { chargeTokens, rateLimit, RateLimiter, settleTokens } from './rate-limit.js';
@@ -22,7 +22,7 @@ import {
   tokenizeRequest,
 } from './schemas.js';
 import type { Upstream } from './upstream.js';
-import type { EngineDialect } from '../launcher/engines/types.js';
+import type { EngineDialect } from '../core/engine.js';
 import { sseFromUpstream, SSE_HEADERS, takeStreamHooks } from './sse.js';
 import { planChat, toolCallCompletion, toolCallEvents } from './tools.js';
 import { applyNvext } from './nvext.js';

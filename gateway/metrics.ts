@@ -13,7 +13,7 @@
 // updated with a plain `+=`; the families below implement prom-client's metric interface, so the
 // registry still formats the whole exposition.
 import { Gauge, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
-import { errorCounts } from './errors.js';
+import { errorCounts } from '../core/errors.js';
 
 export const METRICS_CONTENT_TYPE = Registry.PROMETHEUS_CONTENT_TYPE;
 

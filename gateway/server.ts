@@ -9,7 +9,7 @@ import { createServer as createHttpsServer, type ServerOptions as HttpsServerOpt
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Server as TlsServer } from 'node:tls';
-import { PorticoError, reportError, envelope } from './errors.js';
+import { PorticoError, reportError, envelope } from '../core/errors.js';
 
 export interface ServerLimits {
   /** Time to receive a request's headers (NIM_HEADERS_TIMEOUT_MS). */

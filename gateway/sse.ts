@@ -8,7 +8,7 @@
 // lightweight Response into a full one, and its slow path delays the first byte by a timer turn.
 import type { Context } from 'hono';
 import type { Readable } from 'node:stream';
-import { PorticoError, reportError, toPorticoError } from './errors.js';
+import { PorticoError, reportError, toPorticoError } from '../core/errors.js';
 import { transportError } from './upstream.js';
 
 export const SSE_HEADERS = {

@@ -9,7 +9,7 @@ import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { z } from 'zod';
-import type { ChatFeatures, EngineKind } from './engines/types.js';
+import type { ChatFeatures, EngineKind } from '../core/engine.js';
 
 /** Engines in NIM's preference order (TensorRT-LLM over vLLM); llama.cpp is the CPU fallback. */
 export const ENGINES = ['tensorrt_llm', 'vllm', 'llamacpp'] as const satisfies readonly EngineKind[];

@@ -20,7 +20,7 @@ import path from 'node:path';
 import { parse as shellParse } from 'shell-quote';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
-import { ConfigError } from './config.js';
+import { ConfigError } from '../core/config.js';
 
 export type ModelTask = 'chat' | 'embedding';
 

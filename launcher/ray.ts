@@ -13,15 +13,15 @@
 import { execa, type ResultPromise } from 'execa';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
-import { ConfigError, type Settings } from './config.js';
-import type { EngineCommand, ServedModel } from './engines/types.js';
+import { ConfigError, type Settings } from '../core/config.js';
+import type { EngineCommand, ServedModel } from '../core/engine.js';
 import { vllmCommand } from './engines/vllm.js';
 import { loadGpuCatalog, probeGpus, which } from './gpus.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '../core/logger.js';
 import { gpuCatalogFile, nimTags, type Profile } from './manifest.js';
 import { chatFeatures } from './chat-features.js';
 import { engineModelArg, findLoraAdapters, hasQuantizationConfig, PlanError, resolveManifest, splitPassthrough } from './plan.js';
-import { freePort, serve } from './serve.js';
+import { freePort, serve } from '../serve/serve.js';
 import { spawnEngine, type EngineProcess } from './supervise.js';
 
 export type RayRole = { role: 'head' } | { role: 'worker'; address: string };

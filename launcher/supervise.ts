@@ -1,8 +1,8 @@
 // The engine child process: spawn, capture its output line by line, wait for health, stop it.
 import { execa, type ResultPromise } from 'execa';
 import { createInterface } from 'node:readline';
-import type { Logger } from './logger.js';
-import type { EngineCommand } from './engines/types.js';
+import type { Logger } from '../core/logger.js';
+import type { EngineCommand } from '../core/engine.js';
 import type { Upstream } from '../gateway/upstream.js';
 import { guardEngine } from './engine-guard.js';
 

@@ -4,7 +4,7 @@ import { connect } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Admission } from '../gateway/admission.js';
 import { KeyStore } from '../gateway/auth.js';
-import { errorCounts } from '../gateway/errors.js';
+import { errorCounts } from '../core/errors.js';
 import { RateLimiter } from '../gateway/rate-limit.js';
 import { listen, type RunningServer } from '../gateway/server.js';
 import { chunk } from './helpers/fake-engine.js';

@@ -7,9 +7,9 @@ import { Writable } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { loadSettings } from '../launcher/config.js';
-import { createLogger } from '../launcher/logger.js';
-import { main } from '../launcher/main.js';
+import { loadSettings } from '../core/config.js';
+import { createLogger } from '../core/logger.js';
+import { main } from '../serve/main.js';
 import { headAddress, parseRayStatus, rayStartCommand, runRayHead, runRayWorker } from '../launcher/ray.js';
 import { freePort } from '../nginx/testing.js';
 

@@ -4,7 +4,7 @@
 // so every special range it knows (and any it learns later) is refused without a list here.
 import { isIP } from 'node:net';
 import ipaddr from 'ipaddr.js';
-import type { Settings } from '../../launcher/config.js';
+import type { Settings } from '../../core/config.js';
 import { blocked } from './refusal.js';
 
 type MediaPolicy = Settings['media'];

@@ -8,7 +8,7 @@ import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { Agent, buildConnector, request } from 'undici';
 import type { Dispatcher } from 'undici';
-import type { Settings } from '../../launcher/config.js';
+import type { Settings } from '../../core/config.js';
 import { addressRefusal, checkUrl, type UrlRules } from './address-policy.js';
 import { MediaRefusal, blocked, fetchFailed, tooLarge } from './refusal.js';
 

@@ -9,8 +9,8 @@
 // modalities and counts before any fetch, fetch/validate in parallel under a per-request and a
 // process-wide bound, and only then mutate the body, so a refused request is left as it came.
 // Image URL fetches go through an LRU cache and are shared between concurrent requests.
-import type { Settings } from '../../launcher/config.js';
-import { PorticoError, type ErrorCode } from '../errors.js';
+import type { Settings } from '../../core/config.js';
+import { PorticoError, type ErrorCode } from '../../core/errors.js';
 import { ByteLru, ttlFromCacheControl } from './cache.js';
 import { createSafeFetcher, type SafeFetchDeps, type SafeFetcher } from './fetch.js';
 import { createLimiter } from './limit.js';

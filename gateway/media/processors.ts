@@ -1,7 +1,7 @@
 // The media step's processing modules (video.ts, audio.ts, image-transform.ts: ffprobe/ffmpeg and
 // sharp), bound to the media settings. normalize.ts takes them as an injected dependency so its
 // walk over the part table can be tested alone; serve.ts passes these.
-import type { Settings } from '../../launcher/config.js';
+import type { Settings } from '../../core/config.js';
 import { probeAudio, toWav } from './audio.js';
 import { prepareImage } from './image-transform.js';
 import type { MediaProcessors } from './normalize.js';

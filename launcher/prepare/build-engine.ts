@@ -165,7 +165,7 @@ async function build(cachePath: string, target: string, log: Log): Promise<void>
 
 /** `npm run engine:build`: build (or find) the engine and print its path. */
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const { loadSettings } = await import('../launcher/config.js');
+  const { loadSettings } = await import('../../core/config.js');
   const path = await ensureLlamaServer(loadSettings().cachePath);
   process.stdout.write(`${path}\n`);
 }

@@ -1,14 +1,14 @@
 #!/usr/bin/env node
 // The `portico` CLI. Verbs as NIM's container has them: `serve` (default; `nim-serve` alias) and
-// `list-model-profiles`. Settings come from the environment only (launcher/config.ts).
+// `list-model-profiles`. Settings come from the environment only (core/config.ts).
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ConfigError, loadSettings, type Settings } from './config.js';
-import { createLogger } from './logger.js';
-import { listProfiles, planLaunch } from './plan.js';
-import { renderProfilesJson, renderProfilesTable } from './profiles-table.js';
-import { rayMain } from './ray.js';
+import { ConfigError, loadSettings, type Settings } from '../core/config.js';
+import { createLogger } from '../core/logger.js';
+import { listProfiles, planLaunch } from '../launcher/plan.js';
+import { renderProfilesJson, renderProfilesTable } from '../launcher/profiles-table.js';
+import { rayMain } from '../launcher/ray.js';
 import { serve } from './serve.js';
 
 const USAGE = `usage: portico [serve] [--dry-run] [--ray-head | --ray-worker HEAD_ADDRESS]

@@ -1,15 +1,15 @@
 // The start path, as one straight line:
 // settings → plan (profile, engine argv) → gateway listens (live) → spawn engine → health → ready.
 import { createServer } from 'node:net';
-import type { Settings } from './config.js';
-import type { Logger } from './logger.js';
-import { planLaunch } from './plan.js';
-import { spawnEngine, waitHealthy, isHealthy, EngineExitedError, type EngineProcess } from './supervise.js';
-import type { EngineDialect, EngineKind, ServedModel } from './engines/types.js';
+import type { Settings } from '../core/config.js';
+import type { Logger } from '../core/logger.js';
+import { planLaunch } from '../launcher/plan.js';
+import { spawnEngine, waitHealthy, isHealthy, EngineExitedError, type EngineProcess } from '../launcher/supervise.js';
+import type { EngineDialect, EngineKind, ServedModel } from '../core/engine.js';
 import { createApp, type Readiness } from '../gateway/app.js';
 import { listen, type RunningServer } from '../gateway/server.js';
 import { Upstream } from '../gateway/upstream.js';
-import { PorticoError } from '../gateway/errors.js';
+import { PorticoError } from '../core/errors.js';
 import { KeyStore } from '../gateway/auth.js';
 import { tlsContextOptions, tlsServerOptions } from '../gateway/tls.js';
 import { Metrics, engineMetricsPath } from '../gateway/metrics.js';
@@ -18,7 +18,7 @@ import { startGpuPoller } from './gpu-metrics.js';
 import { createMediaNormalizer, type Modalities } from '../gateway/media/normalize.js';
 import { engineModalities } from '../gateway/media/modalities.js';
 import { mediaProcessors } from '../gateway/media/processors.js';
-import { redactUrl } from './redact-url.js';
+import { redactUrl } from '../launcher/redact-url.js';
 
 const NOT_READY_WINDOW_MS = 1000;
 
