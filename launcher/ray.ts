@@ -21,7 +21,8 @@ import type { Logger } from '../core/logger.js';
 import { gpuCatalogFile, nimTags, type Profile } from './manifest.js';
 import { chatFeatures } from './chat-features.js';
 import { engineModelArg, findLoraAdapters, hasQuantizationConfig, PlanError, resolveManifest, splitPassthrough } from './plan.js';
-import { freePort, serve } from '../serve/serve.js';
+import { freePort } from '../core/net.js';
+import { serve } from '../serve/serve.js';
 import { spawnEngine, type EngineProcess } from './supervise.js';
 
 export type RayRole = { role: 'head' } | { role: 'worker'; address: string };

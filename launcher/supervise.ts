@@ -3,8 +3,12 @@ import { execa, type ResultPromise } from 'execa';
 import { createInterface } from 'node:readline';
 import type { Logger } from '../core/logger.js';
 import type { EngineCommand } from '../core/engine.js';
-import type { Upstream } from '../gateway/upstream.js';
 import { guardEngine } from './engine-guard.js';
+
+/** What the health checks need from a connection to the engine (the gateway's Upstream has it). */
+export interface HealthProbe {
+  getText(path: string, timeoutMs: number): Promise<{ status: number }>;
+}
 
 export interface EngineProcess {
   pid: number | undefined;
@@ -79,7 +83,7 @@ export class EngineExitedError extends Error {
  * loading a large model sees it is alive; fails fast if the engine exits; times out.
  */
 export async function waitHealthy(
-  upstream: Upstream,
+  upstream: HealthProbe,
   healthPath: string,
   opts: { timeoutMs: number; exited?: Promise<number>; log: Logger; intervalMs?: number },
 ): Promise<void> {
@@ -102,7 +106,7 @@ export async function waitHealthy(
   }
 }
 
-export async function isHealthy(upstream: Upstream, healthPath: string): Promise<boolean> {
+export async function isHealthy(upstream: HealthProbe, healthPath: string): Promise<boolean> {
   try {
     const r = await upstream.getText(healthPath, 2000);
     return r.status === 200;

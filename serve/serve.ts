@@ -1,6 +1,6 @@
 // The start path, as one straight line:
 // settings → plan (profile, engine argv) → gateway listens (live) → spawn engine → health → ready.
-import { createServer } from 'node:net';
+import { freePort } from '../core/net.js';
 import type { Settings } from '../core/config.js';
 import type { Logger } from '../core/logger.js';
 import { planLaunch } from '../launcher/plan.js';
@@ -178,15 +178,4 @@ async function discover(
 function watchHealth(upstream: Upstream, path: string, set: (ok: boolean) => void): void {
   const timer = setInterval(() => void isHealthy(upstream, path).then(set), 5000);
   timer.unref();
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const addr = s.address();
-      s.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
 }

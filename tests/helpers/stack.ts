@@ -3,7 +3,7 @@
 import { execa, type ResultPromise } from 'execa';
 import { fileURLToPath } from 'node:url';
 import { inject } from 'vitest';
-import { freePort } from '../../serve/serve.js';
+import { freePort } from '../../core/net.js';
 
 export { freePort };
 
