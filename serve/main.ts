@@ -8,8 +8,8 @@ import { ConfigError, loadSettings, type Settings } from '../core/config.js';
 import { createLogger } from '../core/logger.js';
 import { listProfiles, planLaunch } from '../launcher/plan.js';
 import { renderProfilesJson, renderProfilesTable } from '../launcher/profiles-table.js';
-import { rayMain } from '../launcher/ray.js';
-import { serve } from './serve.js';
+import { rayDryRun, runRayWorker } from '../launcher/ray.js';
+import { runRayHead, serve } from './serve.js';
 
 const USAGE = `usage: portico [serve] [--dry-run] [--ray-head | --ray-worker HEAD_ADDRESS]
        portico list-model-profiles [--json]
@@ -76,14 +76,21 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
 }
 
 async function runServer(settings: Settings, log: ReturnType<typeof createLogger>, env: NodeJS.ProcessEnv): Promise<number> {
-  const serving = await serve(settings, log, env);
-  const onSignal = (sig: NodeJS.Signals) => void serving.shutdown(sig);
-  process.once('SIGTERM', onSignal);
-  process.once('SIGINT', onSignal);
-  return serving.done;
+  return untilDone(await serve(settings, log, env));
 }
 
-/** `--ray-head` / `--ray-worker ADDRESS`: one node of a multi-node vLLM-over-Ray group (launcher/ray.ts). */
+/** SIGTERM / SIGINT shut a running node down; resolves with its exit code. */
+function untilDone(running: { done: Promise<number>; shutdown(reason: string): Promise<number> }): Promise<number> {
+  const onSignal = (sig: NodeJS.Signals) => void running.shutdown(sig);
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+  return running.done;
+}
+
+/**
+ * `--ray-head` / `--ray-worker ADDRESS`: one node of a multi-node vLLM-over-Ray group
+ * (launcher/ray.ts). The head serves like `serve` does, with vLLM over Ray as its engine runner.
+ */
 async function runRayMode(
   flags: { 'dry-run'?: boolean; 'ray-head'?: boolean; 'ray-worker'?: string },
   settings: Settings,
@@ -96,7 +103,11 @@ async function runRayMode(
   }
   const role = flags['ray-worker'] !== undefined ? { role: 'worker' as const, address: flags['ray-worker'] } : { role: 'head' as const };
   try {
-    return await rayMain(role, settings, log, env, { dryRun: flags['dry-run'] === true });
+    if (flags['dry-run']) {
+      process.stdout.write(await rayDryRun(role, settings, env));
+      return 0;
+    }
+    return await untilDone(role.role === 'head' ? await runRayHead(settings, log, env) : runRayWorker(role.address, settings.ray, log, env));
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     process.stderr.write(`portico: ${err.message}\n`);

@@ -10,7 +10,8 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadSettings } from '../core/config.js';
 import { createLogger } from '../core/logger.js';
 import { main } from '../serve/main.js';
-import { headAddress, parseRayStatus, rayStartCommand, runRayHead, runRayWorker } from '../launcher/ray.js';
+import { runRayHead } from '../serve/serve.js';
+import { headAddress, parseRayStatus, rayStartCommand, runRayWorker } from '../launcher/ray.js';
 import { freePort } from '../nginx/testing.js';
 
 // `ray status` as Ray 2.x prints it (node ids shortened).
