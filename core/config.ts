@@ -3,6 +3,7 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { StartupError, type StartupCode } from './startup-errors.js';
 
 const bool = z
   .enum(['0', '1', 'true', 'false', 'TRUE', 'FALSE', 'True', 'False', 'yes', 'no', ''])
@@ -111,9 +112,10 @@ const ENV = {
 const schema = z.object(ENV);
 type Raw = z.infer<typeof schema>;
 
-export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message);
+/** A setting that cannot work; start-up stops with one line naming it (core/startup-errors.ts). */
+export class ConfigError extends StartupError {
+  constructor(message: string, code: StartupCode = 'invalid_setting') {
+    super(code, message);
     this.name = 'ConfigError';
   }
 }

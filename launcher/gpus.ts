@@ -6,6 +6,7 @@ import { delimiter, isAbsolute, join } from 'node:path';
 import { execa } from 'execa';
 import YAML from 'yaml';
 import { z } from 'zod';
+import { StartupError } from '../core/startup-errors.js';
 
 export interface GpuInfo {
   /** nvidia-smi index (PCI bus order). For a MIG slice: its parent GPU's index. */
@@ -54,7 +55,7 @@ export function parseGpuCatalog(text: string, file = 'profiles/gpus.yaml'): GpuC
   const r = catalogSchema.safeParse(doc);
   if (!r.success) {
     const issue = r.error.issues[0]!;
-    throw new Error(`${file}: ${formatPath(issue.path)}: ${issue.message}`);
+    throw new StartupError('invalid_manifest', `${file}: ${formatPath(issue.path)}: ${issue.message}`);
   }
   return r.data.gpus.map((g) => ({
     product: g.product,

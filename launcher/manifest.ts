@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { z } from 'zod';
 import type { ChatFeatures, EngineKind } from '../core/engine.js';
+import { StartupError } from '../core/startup-errors.js';
 
 /** Engines in NIM's preference order (TensorRT-LLM over vLLM); llama.cpp is the CPU fallback. */
 export const ENGINES = ['tensorrt_llm', 'vllm', 'llamacpp'] as const satisfies readonly EngineKind[];
@@ -102,9 +103,9 @@ export interface Manifest {
   profiles: Profile[];
 }
 
-export class ManifestError extends Error {
+export class ManifestError extends StartupError {
   constructor(message: string) {
-    super(message);
+    super('invalid_manifest', message);
     this.name = 'ManifestError';
   }
 }

@@ -18,6 +18,7 @@ import type { EngineCommand, ServedModel } from '../core/engine.js';
 import { vllmCommand } from './engines/vllm.js';
 import { loadGpuCatalog, probeGpus, which } from './gpus.js';
 import type { Logger } from '../core/logger.js';
+import { StartupError } from '../core/startup-errors.js';
 import { gpuCatalogFile, nimTags, type Profile } from './manifest.js';
 import { chatFeatures } from './chat-features.js';
 import { engineModelArg, findLoraAdapters, hasQuantizationConfig, PlanError, resolveManifest, splitPassthrough } from './plan.js';
@@ -213,13 +214,13 @@ export async function waitForCluster(
   let last: ClusterStatus = { nodes: 0, gpus: undefined };
   let lastLog = 0;
   for (;;) {
-    if (opts.stopped?.()) throw new Error('stopped while waiting for the Ray cluster');
+    if (opts.stopped?.()) throw new StartupError('cluster_failed', 'stopped while waiting for the Ray cluster');
     const r = await runRay(status, env, log, 60_000);
     if (r.code === 0) last = parseRayStatus(r.output);
     if (last.nodes >= rs.nodes) return last;
     const elapsed = Date.now() - started;
     if (elapsed > rs.startTimeoutS * 1000) {
-      throw new Error(`the Ray cluster has ${last.nodes} of ${rs.nodes} nodes after ${rs.startTimeoutS} s (NIM_CLUSTER_START_TIMEOUT)`);
+      throw new StartupError('cluster_failed', `the Ray cluster has ${last.nodes} of ${rs.nodes} nodes after ${rs.startTimeoutS} s (NIM_CLUSTER_START_TIMEOUT)`);
     }
     if (Date.now() - lastLog >= 15_000) {
       lastLog = Date.now();
@@ -261,7 +262,7 @@ export async function rayHeadRunner(settings: Settings, log: Logger, env: NodeJS
       const start = plan.ray.start;
       log.info(`starting the Ray head: ${start.command} ${start.args.join(' ')}`);
       const r = await runRay(start, env, rlog, 120_000);
-      if (r.code !== 0) throw new Error(`ray start --head failed (exit ${r.code}): ${r.output.trim().split('\n').slice(-5).join(' | ')}`);
+      if (r.code !== 0) throw new StartupError('cluster_failed', `ray start --head failed (exit ${r.code}): ${r.output.trim().split('\n').slice(-5).join(' | ')}`);
       rayStarted = true;
       const cluster = await waitForCluster(rs, env, rlog, { intervalMs: opts.pollIntervalMs, stopped, ray: start.command });
       log.info(`Ray cluster ready: ${cluster.nodes} nodes${cluster.gpus !== undefined ? `, ${cluster.gpus} GPUs` : ''}`);
@@ -272,7 +273,7 @@ export async function rayHeadRunner(settings: Settings, log: Logger, env: NodeJS
       }
       const { tp, pp } = plan.ray;
       if (cluster.gpus !== undefined && tp * pp > cluster.gpus) {
-        throw new Error(`tensor parallel ${tp} × pipeline parallel ${pp} needs ${tp * pp} GPUs; the Ray cluster has ${cluster.gpus}`);
+        throw new StartupError('cluster_failed', `tensor parallel ${tp} × pipeline parallel ${pp} needs ${tp * pp} GPUs; the Ray cluster has ${cluster.gpus}`);
       }
       if (stopped()) return undefined;
       log.info({ command: plan.engine.command, args: plan.engine.args }, `starting vLLM over Ray (tp ${tp} × pp ${pp}) on 127.0.0.1:${enginePort}`);

@@ -279,7 +279,7 @@ export function findProfile(manifest: Manifest, requested: string): Profile | un
 
 export class SelectionError extends ConfigError {
   constructor(message: string) {
-    super(message);
+    super(message, 'no_profile');
     this.name = 'SelectionError';
   }
 }

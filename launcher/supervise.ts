@@ -2,6 +2,7 @@
 import { execa, type ResultPromise } from 'execa';
 import { createInterface } from 'node:readline';
 import type { Logger } from '../core/logger.js';
+import { StartupError } from '../core/startup-errors.js';
 import type { EngineCommand } from '../core/engine.js';
 import { guardEngine } from './engine-guard.js';
 
@@ -96,7 +97,7 @@ export async function waitHealthy(
     if (await isHealthy(upstream, healthPath)) return;
     const now = Date.now();
     if (now - started > opts.timeoutMs) {
-      throw new Error(`the engine did not become healthy within ${Math.round(opts.timeoutMs / 1000)} s (NIM_ENGINE_START_TIMEOUT)`);
+      throw new StartupError('engine_failed', `the engine did not become healthy within ${Math.round(opts.timeoutMs / 1000)} s (NIM_ENGINE_START_TIMEOUT)`);
     }
     if (now - lastLog >= 15_000) {
       lastLog = now;

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadSettings, type Settings } from '../core/config.js';
 import { createLogger } from '../core/logger.js';
+import { STARTUP_ERRORS, StartupError, startupFailure } from '../core/startup-errors.js';
 import { listProfiles, planLaunch } from '../launcher/plan.js';
 import { renderProfilesJson, renderProfilesTable } from '../launcher/profiles-table.js';
 import { rayDryRun, runRayWorker } from '../launcher/ray.js';
@@ -33,7 +34,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     }).values;
   } catch (err) {
     process.stderr.write(`portico: ${(err as Error).message}\n${USAGE}\n`);
-    return 2;
+    return STARTUP_ERRORS.usage.exit;
   }
   if (flags.help) {
     process.stdout.write(`${USAGE}\n`);
@@ -45,33 +46,40 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`portico: invalid setting ${err.message}\n`);
-      return 2;
+      return STARTUP_ERRORS[err.startupCode].exit;
     }
     throw err;
   }
   const log = createLogger(settings);
 
-  switch (verb) {
-    case 'serve':
-    case 'nim-serve':
-      if (flags['ray-head'] || flags['ray-worker'] !== undefined) return runRayMode(flags, settings, log, env);
-      if (flags['dry-run']) {
-        const plan = await planLaunch(settings, { enginePort: 0, dryRun: true, log: () => {}, env });
-        const { command, args, env: engineEnv } = plan.engine;
-        process.stdout.write(`${JSON.stringify({ profile: plan.profile, engine: { command, args, env: engineEnv } }, null, 2)}\n`);
+  // Every path reports a start-up failure the same way: one line, the exit status of its code.
+  try {
+    switch (verb) {
+      case 'serve':
+      case 'nim-serve':
+        if (flags['ray-head'] || flags['ray-worker'] !== undefined) return await runRayMode(flags, settings, log, env);
+        if (flags['dry-run']) {
+          const plan = await planLaunch(settings, { enginePort: 0, dryRun: true, log: () => {}, env });
+          const { command, args, env: engineEnv } = plan.engine;
+          process.stdout.write(`${JSON.stringify({ profile: plan.profile, engine: { command, args, env: engineEnv } }, null, 2)}\n`);
+          return 0;
+        }
+        return await runServer(settings, log, env);
+      case 'list-model-profiles': {
+        // Like NIM's: always exits 0 when the manifest and settings are valid; the listing says
+        // when no profile can run (and why).
+        const listing = await listProfiles(settings, { env });
+        process.stdout.write(flags.json ? renderProfilesJson(listing) : renderProfilesTable(listing));
         return 0;
       }
-      return runServer(settings, log, env);
-    case 'list-model-profiles': {
-      // Like NIM's: always exits 0 when the manifest and settings are valid; the listing says
-      // when no profile can run (and why).
-      const listing = await listProfiles(settings, { env });
-      process.stdout.write(flags.json ? renderProfilesJson(listing) : renderProfilesTable(listing));
-      return 0;
+      default:
+        process.stderr.write(`portico: unknown command "${verb}"\n${USAGE}\n`);
+        return STARTUP_ERRORS.usage.exit;
     }
-    default:
-      process.stderr.write(`portico: unknown command "${verb}"\n${USAGE}\n`);
-      return 2;
+  } catch (err) {
+    if (!(err instanceof StartupError)) throw err;
+    process.stderr.write(`portico: ${err.message}\n`);
+    return STARTUP_ERRORS[err.startupCode].exit;
   }
 }
 
@@ -99,20 +107,14 @@ async function runRayMode(
 ): Promise<number> {
   if (flags['ray-head'] && flags['ray-worker'] !== undefined) {
     process.stderr.write(`portico: --ray-head and --ray-worker exclude each other\n${USAGE}\n`);
-    return 2;
+    return STARTUP_ERRORS.usage.exit;
   }
   const role = flags['ray-worker'] !== undefined ? { role: 'worker' as const, address: flags['ray-worker'] } : { role: 'head' as const };
-  try {
-    if (flags['dry-run']) {
-      process.stdout.write(await rayDryRun(role, settings, env));
-      return 0;
-    }
-    return await untilDone(role.role === 'head' ? await runRayHead(settings, log, env) : runRayWorker(role.address, settings.ray, log, env));
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    process.stderr.write(`portico: ${err.message}\n`);
-    return 2;
+  if (flags['dry-run']) {
+    process.stdout.write(await rayDryRun(role, settings, env));
+    return 0;
   }
+  return untilDone(role.role === 'head' ? await runRayHead(settings, log, env) : runRayWorker(role.address, settings.ray, log, env));
 }
 
 /** Run as a CLI: one clear line for a failure we understand, non-zero exit either way. */
@@ -120,8 +122,9 @@ export function run(argv: string[]): void {
   main(argv).then(
     (code) => process.exit(code),
     (err: unknown) => {
-      process.stderr.write(`portico: ${err instanceof Error ? err.message : String(err)}\n`);
-      process.exit(1);
+      const failure = startupFailure(err);
+      process.stderr.write(`portico: ${failure.message}\n`);
+      process.exit(failure.exit);
     },
   );
 }

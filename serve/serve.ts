@@ -4,6 +4,7 @@
 // → (signal or engine exit) drain → stop the engine → runner.release.
 import type { Settings } from '../core/config.js';
 import type { Logger } from '../core/logger.js';
+import { StartupError, startupFailure } from '../core/startup-errors.js';
 import { rayHeadRunner, type RayOptions } from '../launcher/ray.js';
 import { externalRunner, localRunner, type EngineRunner } from '../launcher/runner.js';
 import { waitHealthy, isHealthy, EngineExitedError } from '../launcher/supervise.js';
@@ -31,6 +32,10 @@ export interface Serving {
 }
 
 export async function serve(settings: Settings, log: Logger, env: NodeJS.ProcessEnv, given?: EngineRunner): Promise<Serving> {
+  // API keys and TLS files are read first: a bad one stops the start with a line naming it,
+  // before an engine build or a model download.
+  const keys = credentials(() => new KeyStore({ keys: settings.apiKeys, file: settings.apiKeysFile, defaults: { rpm: settings.rateLimitRpm, tpm: settings.rateLimitTpm }, log }));
+  const tls = credentials(() => tlsServerOptions(settings.ssl));
   // local | Ray head | external: one runner shape, one lifecycle below.
   const runner = given ?? (settings.engineUrl !== undefined ? externalRunner({ ...settings, engineUrl: settings.engineUrl }, log) : await localRunner(settings, log, env));
   const external = runner.mode === 'external';
@@ -49,12 +54,9 @@ export async function serve(settings: Settings, log: Logger, env: NodeJS.Process
   let notReadyReason = 'the engine is starting';
   const readiness: Readiness = { isReady: () => ready, reason: () => notReadyReason };
 
-  // API keys and TLS files are read now: a bad one stops the start with a line naming it.
-  const keys = new KeyStore({ keys: settings.apiKeys, file: settings.apiKeysFile, defaults: { rpm: settings.rateLimitRpm, tpm: settings.rateLimitTpm }, log });
-  keys.watch();
-  const tls = tlsServerOptions(settings.ssl);
   // Observability: one registry for gateway, engine and GPU series; what the NIM management
   // endpoints describe.
+  keys.watch();
   const release = porticoRelease();
   const metrics = new Metrics({ release, processMetrics: true, engineMetricsPath: engineMetricsPath(runner.kind) });
   const management = buildManagementInfo({ settings, plan: runner.plan, model, release });
@@ -138,8 +140,9 @@ export async function serve(settings: Settings, log: Logger, env: NodeJS.Process
     })
     .catch(async (err: unknown) => {
       if (stopping || err instanceof EngineExitedError) return; // the exit handler reports it
-      log.error((err as Error).message);
-      await shutdown('engine start failed', 1);
+      const failure = startupFailure(err);
+      log.error(failure.message);
+      await shutdown('engine start failed', failure.exit);
     });
 
   return { server, done, shutdown: (reason) => shutdown(reason) };
@@ -148,6 +151,15 @@ export async function serve(settings: Settings, log: Logger, env: NodeJS.Process
 /** `portico serve --ray-head`: the same serving lifecycle, with vLLM over Ray as the engine runner. */
 export async function runRayHead(settings: Settings, log: Logger, env: NodeJS.ProcessEnv, opts: RayOptions = {}): Promise<Serving> {
   return serve(settings, log, env, await rayHeadRunner(settings, log, env, opts));
+}
+
+/** The gateway's key and TLS loaders throw plain errors; at start-up they are `invalid_credentials`. */
+function credentials<T>(load: () => T): T {
+  try {
+    return load();
+  } catch (err) {
+    throw new StartupError('invalid_credentials', (err as Error).message, { cause: err });
+  }
 }
 
 /** An engine we did not start: learn its model name, context length and dialect. */
