@@ -329,3 +329,9 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
   }
   return settings;
 }
+
+let defaults: Settings | undefined;
+/** Every setting at its default (the schema's): what a part not given a value falls back to. */
+export function settingDefaults(): Settings {
+  return (defaults ??= loadSettings({}));
+}

@@ -4,8 +4,8 @@ import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { pipeline, Readable } from 'node:stream';
 import type { z } from 'zod';
 import type { ServedModel } from '../core/engine.js';
-import type { Settings } from '../core/config.js';
 import { readJson } from './body.js';
+import { gatewayDefaults, type GatewayOptions } from './options.js';
 import { createDialect, engineError, type Dialect, type EngineCall } from './dialect.js';
 import { PorticoError, reportError, toPorticoError } from '../core/errors.js';
 import { auth, canUseModel, KeyStore, METRICS_PATHS, publicPaths, requireModelAccess } from './auth.js';
@@ -46,8 +46,8 @@ export interface Readiness {
 export type MediaNormalizer = Pick<FullMediaNormalizer, 'normalize'>;
 
 export interface AppDeps {
-  /** Absent settings take their secure or unlimited defaults (tests pass a few). */
-  settings: Pick<Settings, 'maxRequestBytes'> & Partial<Settings>;
+  /** The gateway's options (gateway/options.ts); absent ones take the settings' defaults (tests pass a few). */
+  settings: Partial<GatewayOptions>;
   model: ServedModel;
   upstream: Upstream;
   /**
@@ -104,7 +104,8 @@ export interface EngineCallOptions {
 
 export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables }>; routes: RouteSpec[] } {
   const { upstream, model, readiness } = deps;
-  const limit = deps.settings.maxRequestBytes;
+  const s: GatewayOptions = { ...gatewayDefaults(), ...deps.settings };
+  const limit = s.maxRequestBytes;
   const dialects = new Map<EngineDialect, Dialect>();
   const dialectNow = (): Dialect => {
     const kind = deps.engine.dialect;
@@ -113,12 +114,11 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
     return d;
   };
   const created = deps.createdAt ?? Math.floor(Date.now() / 1000);
-  const s = deps.settings;
   const keys =
     deps.keys ??
-    (s.apiKeys?.length || s.apiKeysFile ? new KeyStore({ keys: s.apiKeys, file: s.apiKeysFile, defaults: { rpm: s.rateLimitRpm, tpm: s.rateLimitTpm } }) : undefined);
+    (s.apiKeys.length || s.apiKeysFile ? new KeyStore({ keys: s.apiKeys, file: s.apiKeysFile, defaults: { rpm: s.rateLimitRpm, tpm: s.rateLimitTpm } }) : undefined);
   const admit =
-    deps.admission ?? new Admission({ maxConcurrent: s.maxConcurrentRequests ?? 0, maxQueue: s.maxQueue ?? 0, queueTimeoutMs: s.queueTimeoutMs ?? 30_000 });
+    deps.admission ?? new Admission({ maxConcurrent: s.maxConcurrentRequests, maxQueue: s.maxQueue, queueTimeoutMs: s.queueTimeoutMs });
   const limiter = deps.rateLimiter ?? new RateLimiter();
   const metrics = deps.metrics ?? new Metrics();
   const mgmt = createManagement(deps.management ?? fallbackManagementInfo(model), model);
@@ -321,10 +321,10 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
   // limits (health and metrics exempt), the in-flight limit on inference routes.
   const open = publicPaths(routes, { metricsPublic: s.metricsPublic });
   app.use(cors(s.cors));
-  app.use(headerLimit(s.maxHeaders ?? 100));
+  app.use(headerLimit(s.maxHeaders));
   app.use(auth(keys, open));
   app.use(rateLimit(limiter, new Set([...open, ...METRICS_PATHS])));
-  app.use(admission(admit, inferenceRoutes(routes), { streamIdleMs: s.streamIdleTimeoutMs ?? 0 }));
+  app.use(admission(admit, inferenceRoutes(routes), { streamIdleMs: s.streamIdleTimeoutMs }));
   for (const r of routes) app.on(r.method, r.path, r.handler);
   // A known path with another method is a 405, not a 404.
   const paths = new Map<string, string[]>();

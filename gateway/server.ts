@@ -9,6 +9,7 @@ import { createServer as createHttpsServer, type ServerOptions as HttpsServerOpt
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Server as TlsServer } from 'node:tls';
+import { settingDefaults } from '../core/config.js';
 import { PorticoError, reportError, envelope } from '../core/errors.js';
 
 export interface ServerLimits {
@@ -22,12 +23,11 @@ export interface ServerLimits {
   maxHeaders: number;
 }
 
-export const DEFAULT_LIMITS: ServerLimits = {
-  headersTimeoutMs: 30_000,
-  requestTimeoutMs: 300_000,
-  maxHeaderBytes: 16_384,
-  maxHeaders: 100,
-};
+/** The limits when none are given: the settings' defaults (core/config.ts holds every default once). */
+export function defaultLimits(): ServerLimits {
+  const { headersTimeoutMs, requestTimeoutMs, maxHeaderBytes, maxHeaders } = settingDefaults();
+  return { headersTimeoutMs, requestTimeoutMs, maxHeaderBytes, maxHeaders };
+}
 
 export interface ListenOptions {
   port: number;
@@ -48,7 +48,7 @@ export interface RunningServer {
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function listen(app: Hono<any>, opts: ListenOptions): Promise<RunningServer> {
-  const l = { ...DEFAULT_LIMITS, ...opts.limits };
+  const l = { ...defaultLimits(), ...opts.limits };
   // Node requires headersTimeout <= requestTimeout when both are set.
   const headersTimeout = l.requestTimeoutMs > 0 ? Math.min(l.headersTimeoutMs, l.requestTimeoutMs) : l.headersTimeoutMs;
   const serverOptions = {

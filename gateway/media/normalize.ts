@@ -9,7 +9,7 @@
 // modalities and counts before any fetch, fetch/validate in parallel under a per-request and a
 // process-wide bound, and only then mutate the body, so a refused request is left as it came.
 // Image URL fetches go through an LRU cache and are shared between concurrent requests.
-import type { Settings } from '../../core/config.js';
+import type { MediaPolicy } from './policy.js';
 import { PorticoError, type ErrorCode } from '../../core/errors.js';
 import { ByteLru, ttlFromCacheControl } from './cache.js';
 import { createSafeFetcher, type SafeFetchDeps, type SafeFetcher } from './fetch.js';
@@ -18,7 +18,6 @@ import { locate, partRow, type MediaKind, type PartRow } from './parts.js';
 import { MediaRefusal, invalidImage } from './refusal.js';
 import { inspectBase64, inspectImage, parseDataUri, strictBase64Length, type ImageMime } from './sniff.js';
 
-type MediaPolicy = Settings['media'];
 
 /** Hooks for gateway metrics (issue D). `reason` is a RefusalReason: a small fixed label set. */
 export interface MediaMetrics {
