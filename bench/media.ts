@@ -1,4 +1,4 @@
-// Video and resize figures (issue 11): portico's media modules against the tool alone doing the
+// Video and resize figures: portico's media modules against the tool alone doing the
 // same job, in the same run.
 //   frames   a 10 MB MP4 at a 127.0.0.1 URL → 8 evenly spaced frames as PNG data: URIs.
 //            portico: safe fetch → probeVideo caps → sampleFrames (one ffmpeg, seeking).

@@ -64,7 +64,7 @@ export interface AppDeps {
   /** The in-flight limit, shared so it can be observed; default: from settings. */
   admission?: Admission;
   rateLimiter?: RateLimiter;
-  /** Prometheus registry and per-request series (issue D); default: a fresh one. */
+  /** Prometheus registry and per-request series; default: a fresh one. */
   metrics?: Metrics;
   /** Access and error log; default: none. */
   log?: Logger;
@@ -274,7 +274,7 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
       media: [],
       handler: viaDialect(completionRequest, (r, s) => dialectNow().renderCompletion(r, s)),
     },
-    // The Responses and Messages APIs (issue N), over the same engine call as chat.
+    // The Responses and Messages APIs, over the same engine call as chat.
     ...translatedRoutes({
       readBody: (c) => readJson(c, limit),
       callEngine,
@@ -290,7 +290,7 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
         return r.count;
       },
     }),
-    // NIM management (issue D). /metrics: the path vLLM and llama-server scrapers expect.
+    // NIM management endpoints. /metrics: the path vLLM and llama-server scrapers expect.
     { method: 'GET', path: '/v1/metadata', access: 'protected', inference: false, handler: (c) => c.json(mgmt.metadata()) },
     { method: 'GET', path: '/v1/version', access: 'protected', inference: false, handler: (c) => c.json(mgmt.version()) },
     { method: 'GET', path: '/v1/license', access: 'protected', inference: false, handler: (c) => c.json(mgmt.license()) },
@@ -314,9 +314,9 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
 
   const app = new Hono<{ Variables: AppVariables }>();
   app.use(requestId());
-  // Timing, x-portico-overhead-ms, metrics and the access log (issue D): outside everything else.
+  // Timing, x-portico-overhead-ms, metrics and the access log: outside everything else.
   app.use(observe({ metrics, log: deps.log, model, routes }));
-  // Security (issue E), in order: CORS (answers preflights before auth), header count, API key
+  // Security, in order: CORS (answers preflights before auth), header count, API key
   // (default deny: all but the table's public routes, unknown paths included), per-key rate
   // limits (health and metrics exempt), the in-flight limit on inference routes.
   const open = publicPaths(routes, { metricsPublic: s.metricsPublic });
@@ -362,7 +362,7 @@ function requestId(): MiddlewareHandler<{ Variables: AppVariables }> {
   };
 }
 
-/** The NIM /v1/models card (seed 000). */
+/** The NIM /v1/models card (NIM's shape: max_model_len, permission[]). */
 export function modelCard(model: ServedModel, created: number) {
   return {
     id: model.id,

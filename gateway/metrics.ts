@@ -165,7 +165,7 @@ export interface GpuSample {
   powerLimitWatts?: number | undefined;
 }
 
-/** The media normalizer's hooks (gateway/media/normalize.ts `MediaMetrics`, issue C). */
+/** The media normalizer's hooks (gateway/media/normalize.ts `MediaMetrics`). */
 export interface MediaMetricsHooks {
   /** `kind`: image, video or audio (default image). */
   fetch(outcome: 'ok' | 'error', seconds: number, bytes: number, kind?: string): void;

@@ -1,4 +1,4 @@
-// Request schemas (seed 003's ChatCompletionRequest and friends). Objects are loose: fields we do
+// Request schemas (the NIM/OpenAI ChatCompletionRequest and friends). Objects are loose: fields we do
 // not model pass through to the engine unchanged, as vLLM's extra sampling params must.
 import { z } from 'zod';
 import { PorticoError } from '../core/errors.js';

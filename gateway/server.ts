@@ -10,7 +10,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Server as TlsServer } from 'node:tls';
 import { settingDefaults } from '../core/config.js';
-import { PorticoError, reportError, envelope } from '../core/errors.js';
+import { PorticoError, rawHttpError, reportError } from '../core/errors.js';
 
 export interface ServerLimits {
   /** Time to receive a request's headers (NIM_HEADERS_TIMEOUT_MS). */
@@ -164,10 +164,7 @@ function clientError(l: ServerLimits) {
       e = new PorticoError('bad_request', err.code?.startsWith('HPE_') ? err.code.slice(4).toLowerCase().replace(/_/g, ' ') : 'parse error');
     }
     reportError(e, 'response');
-    const body = envelope(e);
-    s.end(
-      `HTTP/1.1 ${e.status} ${STATUS_CODES[e.status] ?? 'Error'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-    );
+    s.end(rawHttpError(e, STATUS_CODES[e.status] ?? 'Error'));
     setTimeout(() => s.destroy(), 1000).unref();
   };
 }

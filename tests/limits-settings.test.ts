@@ -1,4 +1,4 @@
-// The issue E settings: defaults, and one clear line naming a bad variable.
+// The limit and hardening settings: defaults, and one clear line naming a bad variable.
 import { describe, expect, it } from 'vitest';
 import { loadSettings } from '../core/config.js';
 

@@ -19,7 +19,7 @@ import { MediaRefusal, invalidImage } from './refusal.js';
 import { inspectBase64, inspectImage, parseDataUri, strictBase64Length, type ImageMime } from './sniff.js';
 
 
-/** Hooks for gateway metrics (issue D). `reason` is a RefusalReason: a small fixed label set. */
+/** Hooks for gateway metrics. `reason` is a RefusalReason: a small fixed label set. */
 export interface MediaMetrics {
   /** One network fetch (redirects included), its duration, and the bytes received. */
   fetch(outcome: 'ok' | 'error', seconds: number, bytes: number, kind?: MediaKind): void;
