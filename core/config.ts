@@ -190,7 +190,8 @@ export interface Settings {
     certsPath: string | undefined;
     caCertsPath: string | undefined;
   };
-  visibleDevices: string | undefined;
+  /** CUDA_VISIBLE_DEVICES and NVIDIA_VISIBLE_DEVICES as set (their rules differ: launcher/gpus.ts filterVisible). */
+  visibleDevices: { cuda: string | undefined; nvidia: string | undefined };
   /** Per-key defaults (keys file lines may override); 0 = unlimited. */
   rateLimitRpm: number;
   rateLimitTpm: number;
@@ -307,7 +308,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
       certsPath: r.NIM_SSL_CERTS_PATH,
       caCertsPath: r.NIM_SSL_CA_CERTS_PATH,
     },
-    visibleDevices: r.CUDA_VISIBLE_DEVICES ?? r.NVIDIA_VISIBLE_DEVICES,
+    visibleDevices: { cuda: r.CUDA_VISIBLE_DEVICES, nvidia: r.NVIDIA_VISIBLE_DEVICES },
     rateLimitRpm: r.NIM_RATE_LIMIT_RPM,
     rateLimitTpm: r.NIM_RATE_LIMIT_TPM,
     headersTimeoutMs: r.NIM_HEADERS_TIMEOUT_MS,

@@ -162,7 +162,7 @@ export interface ProbedSystem extends SystemInfo {
 
 export async function probeSystem(settings: Settings, env: NodeJS.ProcessEnv, root?: string): Promise<ProbedSystem> {
   const catalog = loadGpuCatalog(root ? join(root, 'profiles', 'gpus.yaml') : gpuCatalogFile());
-  const inventory = await probeGpus(env, catalog);
+  const inventory = await probeGpus(env, catalog, settings.visibleDevices);
   return { gpus: inventory.gpus, gpuSource: inventory.source, notes: inventory.notes, engines: probeEngines(settings, env), inventory };
 }
 

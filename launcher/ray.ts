@@ -162,10 +162,11 @@ export function planRayHead(
 }
 
 /** GPUs per node: NIM_GPUS_PER_NODE, else this node's visible GPUs (nvidia-smi), else 1. */
-async function localGpus(rs: RaySettings, env: NodeJS.ProcessEnv): Promise<number> {
+async function localGpus(settings: Settings, env: NodeJS.ProcessEnv): Promise<number> {
+  const rs = settings.ray;
   if (rs.gpusPerNode) return rs.gpusPerNode;
   try {
-    const inv = await probeGpus(env, loadGpuCatalog(gpuCatalogFile()));
+    const inv = await probeGpus(env, loadGpuCatalog(gpuCatalogFile()), settings.visibleDevices);
     return inv.gpus.length || 1;
   } catch {
     return 1;
@@ -244,7 +245,7 @@ export async function rayHeadRunner(settings: Settings, log: Logger, env: NodeJS
   if (settings.engineUrl) throw new ConfigError('NIM_ENGINE_URL: not with --ray-head (the leader starts vLLM itself)');
   const rs = settings.ray;
   const enginePort = await freePort();
-  const gpusPerNode = await localGpus(rs, env);
+  const gpusPerNode = await localGpus(settings, env);
   let plan = planRayHead(settings, { enginePort, gpusPerNode, env });
   const rlog = log.child({ component: 'ray' });
   let rayStarted = false;
@@ -356,7 +357,7 @@ export async function rayDryRun(role: RayRole, settings: Settings, env: NodeJS.P
     const start = rayStartCommand(role, rs, which('ray', env) ?? 'ray');
     return `${JSON.stringify({ ray: { role: 'worker', start } }, null, 2)}\n`;
   }
-  const plan = planRayHead(settings, { enginePort: 0, gpusPerNode: await localGpus(rs, env), env });
+  const plan = planRayHead(settings, { enginePort: 0, gpusPerNode: await localGpus(settings, env), env });
   const { command, args, env: engineEnv } = plan.engine;
   return `${JSON.stringify({ profile: plan.profile, engine: { command, args, env: engineEnv }, ray: plan.ray }, null, 2)}\n`;
 }
