@@ -9,7 +9,8 @@ import { createServer as createHttpsServer, type ServerOptions as HttpsServerOpt
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Server as TlsServer } from 'node:tls';
-import { PorticoError, reportError, envelope } from './errors.js';
+import { settingDefaults } from '../core/config.js';
+import { PorticoError, rawHttpError, reportError } from '../core/errors.js';
 
 export interface ServerLimits {
   /** Time to receive a request's headers (NIM_HEADERS_TIMEOUT_MS). */
@@ -22,12 +23,11 @@ export interface ServerLimits {
   maxHeaders: number;
 }
 
-export const DEFAULT_LIMITS: ServerLimits = {
-  headersTimeoutMs: 30_000,
-  requestTimeoutMs: 300_000,
-  maxHeaderBytes: 16_384,
-  maxHeaders: 100,
-};
+/** The limits when none are given: the settings' defaults (core/config.ts holds every default once). */
+export function defaultLimits(): ServerLimits {
+  const { headersTimeoutMs, requestTimeoutMs, maxHeaderBytes, maxHeaders } = settingDefaults();
+  return { headersTimeoutMs, requestTimeoutMs, maxHeaderBytes, maxHeaders };
+}
 
 export interface ListenOptions {
   port: number;
@@ -48,7 +48,7 @@ export interface RunningServer {
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function listen(app: Hono<any>, opts: ListenOptions): Promise<RunningServer> {
-  const l = { ...DEFAULT_LIMITS, ...opts.limits };
+  const l = { ...defaultLimits(), ...opts.limits };
   // Node requires headersTimeout <= requestTimeout when both are set.
   const headersTimeout = l.requestTimeoutMs > 0 ? Math.min(l.headersTimeoutMs, l.requestTimeoutMs) : l.headersTimeoutMs;
   const serverOptions = {
@@ -164,10 +164,7 @@ function clientError(l: ServerLimits) {
       e = new PorticoError('bad_request', err.code?.startsWith('HPE_') ? err.code.slice(4).toLowerCase().replace(/_/g, ' ') : 'parse error');
     }
     reportError(e, 'response');
-    const body = envelope(e);
-    s.end(
-      `HTTP/1.1 ${e.status} ${STATUS_CODES[e.status] ?? 'Error'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-    );
+    s.end(rawHttpError(e, STATUS_CODES[e.status] ?? 'Error'));
     setTimeout(() => s.destroy(), 1000).unref();
   };
 }

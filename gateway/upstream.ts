@@ -1,7 +1,7 @@
 // The one way the gateway talks to the engine: an undici Pool (keep-alive, no fetch overhead).
 // Maps transport failures to the error table so callers only ever see PorticoErrors.
 import { Pool, errors as undiciErrors, type Dispatcher } from 'undici';
-import { PorticoError } from './errors.js';
+import { PorticoError } from '../core/errors.js';
 
 export interface UpstreamRequest {
   method: 'GET' | 'POST';

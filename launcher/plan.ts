@@ -11,10 +11,10 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSy
 import { basename, dirname, join, resolve } from 'node:path';
 import { parse as shellParse } from 'shell-quote';
 import { chatFeatures } from './chat-features.js';
-import { ConfigError, type Settings } from './config.js';
+import { ConfigError, type Settings } from '../core/config.js';
 import { llamaCppCommand } from './engines/llamacpp.js';
 import { trtllmCommand } from './engines/trtllm.js';
-import type { EngineCommand, GpuEngineInput, ServedModel } from './engines/types.js';
+import type { EngineCommand, GpuEngineInput, ServedModel } from '../core/engine.js';
 import { vllmCommand } from './engines/vllm.js';
 import { describeGpus, loadGpuCatalog, probeGpus, which, type GpuInventory } from './gpus.js';
 import {
@@ -32,8 +32,8 @@ import {
   type Manifest,
 } from './manifest.js';
 import { listProfileGroups, selectOptions, selectProfile, type EngineAvailability, type Evaluation, type ProfileListing, type SystemInfo } from './select.js';
-import { ensureLlamaServer, llamaServerPath } from '../scripts/build-engine.js';
-import { TINY_MMPROJ_FILE, TINY_MODEL_FILE, ensureTinyModel } from '../scripts/tiny-model.js';
+import { ensureLlamaServer, llamaServerPath } from './prepare/build-engine.js';
+import { TINY_MMPROJ_FILE, TINY_MODEL_FILE, ensureTinyModel } from './prepare/tiny-model.js';
 
 export interface LaunchPlan {
   /** What the dry run prints: id, name, NIM tags, manifest, why it was chosen. */
@@ -162,7 +162,7 @@ export interface ProbedSystem extends SystemInfo {
 
 export async function probeSystem(settings: Settings, env: NodeJS.ProcessEnv, root?: string): Promise<ProbedSystem> {
   const catalog = loadGpuCatalog(root ? join(root, 'profiles', 'gpus.yaml') : gpuCatalogFile());
-  const inventory = await probeGpus(env, catalog);
+  const inventory = await probeGpus(env, catalog, settings.visibleDevices);
   return { gpus: inventory.gpus, gpuSource: inventory.source, notes: inventory.notes, engines: probeEngines(settings, env), inventory };
 }
 

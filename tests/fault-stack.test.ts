@@ -100,12 +100,14 @@ describe('faults under load', () => {
   it('engine SIGKILL mid-stream under load: every open stream ends with an error event, ready → 503, exit non-zero', async () => {
     const s = (stack = await startStack({ NIM_LOG_LEVEL: 'WARNING' }));
     let flowing = 0;
-    // More streams than the engine has slots: some generate, the rest wait in its queue.
+    // More streams than the engine has slots: some generate, the rest wait in its queue. The JSON
+    // requests go once two streams hold both slots: sent together, a JSON request could take a slot
+    // first, and a stream could run to its end before a second one flowed (seen under load).
     const streams = Array.from({ length: 6 }, () =>
       chat(s.url, 'stream', { maxTokens: 1800, ignoreEos: true, timeoutMs: 60_000, onFirstChunk: () => flowing++ }),
     );
-    const texts = Array.from({ length: 6 }, () => chat(s.url, 'text', { maxTokens: 1800, ignoreEos: true, timeoutMs: 60_000 }));
     await until(() => flowing >= 2, 'streams to be generating', 30_000);
+    const texts = Array.from({ length: 6 }, () => chat(s.url, 'text', { maxTokens: 1800, ignoreEos: true, timeoutMs: 60_000 }));
 
     let sawNotReady = false;
     process.kill(engineOf(s.proc.pid!).pid, 'SIGKILL');

@@ -9,8 +9,8 @@
 // modalities and counts before any fetch, fetch/validate in parallel under a per-request and a
 // process-wide bound, and only then mutate the body, so a refused request is left as it came.
 // Image URL fetches go through an LRU cache and are shared between concurrent requests.
-import type { Settings } from '../../launcher/config.js';
-import { PorticoError, type ErrorCode } from '../errors.js';
+import type { MediaPolicy } from './policy.js';
+import { PorticoError, type ErrorCode } from '../../core/errors.js';
 import { ByteLru, ttlFromCacheControl } from './cache.js';
 import { createSafeFetcher, type SafeFetchDeps, type SafeFetcher } from './fetch.js';
 import { createLimiter } from './limit.js';
@@ -18,9 +18,8 @@ import { locate, partRow, type MediaKind, type PartRow } from './parts.js';
 import { MediaRefusal, invalidImage } from './refusal.js';
 import { inspectBase64, inspectImage, parseDataUri, strictBase64Length, type ImageMime } from './sniff.js';
 
-type MediaPolicy = Settings['media'];
 
-/** Hooks for gateway metrics (issue D). `reason` is a RefusalReason: a small fixed label set. */
+/** Hooks for gateway metrics. `reason` is a RefusalReason: a small fixed label set. */
 export interface MediaMetrics {
   /** One network fetch (redirects included), its duration, and the bytes received. */
   fetch(outcome: 'ok' | 'error', seconds: number, bytes: number, kind?: MediaKind): void;

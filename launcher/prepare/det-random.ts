@@ -1,6 +1,6 @@
 // Deterministic randomness for generated test models: mulberry32 + an Irwin-Hall approximate
 // normal (only + and sqrt, so identical floats on every platform). Same algorithm as
-// scripts/tiny-model.ts uses privately; kept here so new generators share one copy.
+// launcher/prepare/tiny-model.ts uses privately; kept here so new generators share one copy.
 
 export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
