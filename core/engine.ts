@@ -33,6 +33,8 @@ export interface ServedModel {
   maxModelLen: number;
   /** Media the model takes (manifest); absent: unknown, or asked of the engine (llama-server /props). */
   modalities?: { image: boolean; video: boolean; audio: boolean } | undefined;
+  /** Downscale images above this many pixels (NIM_MEDIA_RESIZE_MAX_PIXELS, else the manifest's); absent: the media policy's. */
+  resizeMaxPixels?: number | undefined;
 }
 
 /** Chat features an engine is started with: the model's declarations or NIM_* overrides. */

@@ -141,7 +141,7 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
     const m = deps.media;
     if (!m) return false;
     const e = deps.engine;
-    const target = { model: model.id, modalities: e.modalities, engine: e.kind ?? (e.dialect === 'trtllm' ? 'tensorrt_llm' : e.dialect) };
+    const target = { model: model.id, modalities: e.modalities, engine: e.kind ?? (e.dialect === 'trtllm' ? 'tensorrt_llm' : e.dialect), resizeMaxPixels: model.resizeMaxPixels };
     const normalizer: MediaNormalizer = { normalize: (b, signal, o) => m.normalize(b, signal, { ...target, ...o }) };
     const signal = c.req.raw.signal;
     if (typeof how === 'function') return how(normalizer, signal);

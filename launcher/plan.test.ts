@@ -273,6 +273,15 @@ describe('planLaunch (dry run)', () => {
     expect(lines.some((l) => l.startsWith('[profile] selected vllm-generic-fp8-tp1-pp1-throughput'))).toBe(true);
   });
 
+  it("a manifest's media_resize_max_pixels reaches the served model; NIM_MEDIA_RESIZE_MAX_PIXELS overrides it", async () => {
+    const bin = fakeBin(L40S, ['vllm']);
+    const env = envWith(bin, { NIM_MODEL_PATH: 'qwen/qwen2.5-vl-7b-instruct' });
+    expect((await planLaunch(settingsOf(env), ctx(env))).model.resizeMaxPixels).toBe(1003520);
+    const set = { ...env, NIM_MEDIA_RESIZE_MAX_PIXELS: '2000000' };
+    // The operator's setting applies to every model through the media policy: no per-model value.
+    expect((await planLaunch(settingsOf(set), ctx(set))).model.resizeMaxPixels).toBeUndefined();
+  });
+
   it('8× H100 with trtllm-serve: the FP8 checkpoint the profile names', async () => {
     const env = envWith(fakeBin(H100x8, ['vllm', 'trtllm-serve']), { NIM_MODEL_PATH: 'hf://meta-llama/Llama-3.1-8B-Instruct' });
     const plan = await planLaunch(settingsOf(env), ctx(env));

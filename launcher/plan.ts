@@ -401,7 +401,14 @@ export async function planLaunch(settings: Settings, ctx: PlanContext & { root?:
     },
     engine,
     // llama-server says what it takes (/props); GPU engines are told by the manifest.
-    model: { id: servedName, root: source, maxModelLen: chosen.maxModelLen ?? 0, ...(profile.tags.llm_engine !== 'llamacpp' && manifest.model.media ? { modalities: manifest.model.media } : {}) },
+    model: {
+      id: servedName,
+      root: source,
+      maxModelLen: chosen.maxModelLen ?? 0,
+      ...(profile.tags.llm_engine !== 'llamacpp' && manifest.model.media ? { modalities: manifest.model.media } : {}),
+      // The operator's NIM_MEDIA_RESIZE_MAX_PIXELS wins over the manifest's per-model value.
+      ...(settings.media.resizeMaxPixels === undefined && manifest.model.resizeMaxPixels ? { resizeMaxPixels: manifest.model.resizeMaxPixels } : {}),
+    },
     listing,
   };
 }

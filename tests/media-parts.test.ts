@@ -71,14 +71,14 @@ function recorder() {
   return { metrics, seen };
 }
 
-function gateway(opts: { policy?: Partial<Policy>; engine?: AppDeps['engine'] } = {}) {
+function gateway(opts: { policy?: Partial<Policy>; engine?: AppDeps['engine']; resizeMaxPixels?: number } = {}) {
   const { metrics, seen } = recorder();
   const policy = { ...basePolicy, ...opts.policy };
   const media = createMediaNormalizer(policy, { metrics, processors: mediaProcessors(policy), allowedPorts: 'any' });
   normalizers.push(media);
   const { app } = createApp({
     settings: { maxRequestBytes: 32 << 20 },
-    model: { id: 'm', root: '/m', maxModelLen: 4096 },
+    model: { id: 'm', root: '/m', maxModelLen: 4096, ...(opts.resizeMaxPixels ? { resizeMaxPixels: opts.resizeMaxPixels } : {}) },
     upstream,
     engine: opts.engine ?? { dialect: 'openai', kind: 'vllm', modalities: { image: true, video: true, audio: true } },
     readiness: { isReady: () => true, reason: () => '' },
@@ -198,6 +198,19 @@ describe('images', () => {
     expect(meta.width! * meta.height!).toBeGreaterThan(900_000);
     expect(Math.abs(meta.width! / meta.height! - 4 / 3)).toBeLessThan(0.01);
     expect(g.seen.resized).toBe(1);
+  });
+
+  it("a model's own resize threshold (manifest media_resize_max_pixels) applies without the setting", async () => {
+    const g = gateway({ resizeMaxPixels: 500_000 });
+    const r = await g.chat({ type: 'image_url', image_url: { url: `data:image/jpeg;base64,${b64(photo)}` } });
+    expect(r.status).toBe(200);
+    const meta = await sharp(dataOf((r.parts![0]!.image_url as { url: string }).url)).metadata();
+    expect(meta.width! * meta.height!).toBeLessThanOrEqual(500_000);
+    expect(meta.width! * meta.height!).toBeGreaterThan(450_000);
+    expect(g.seen.resized).toBe(1);
+    // Without either threshold the photo goes as it came.
+    const plain = await gateway().chat({ type: 'image_url', image_url: { url: `data:image/jpeg;base64,${b64(photo)}` } });
+    expect((plain.parts![0]!.image_url as { url: string }).url).toBe(`data:image/jpeg;base64,${b64(photo)}`);
   });
 
   it('Responses-style input_text / input_image become text / image_url', async () => {

@@ -68,6 +68,8 @@ export interface MediaTarget {
   modalities?: Modalities | undefined;
   /** llama-server cannot decode WebP (stb_image); TensorRT-LLM takes audio only as audio_url. */
   engine?: 'vllm' | 'tensorrt_llm' | 'llamacpp' | 'openai' | undefined;
+  /** This model's downscale threshold (its manifest's); absent: the policy's NIM_MEDIA_RESIZE_MAX_PIXELS. */
+  resizeMaxPixels?: number | undefined;
 }
 
 export interface NormalizeOptions extends MediaTarget {
@@ -302,7 +304,7 @@ export function createMediaNormalizer(policy: MediaPolicy, deps: MediaDeps = {})
       info = await inspectBase64(uri.slice(uri.indexOf(',') + 1), policy.maxPixels);
     }
     const accept = opts.engine === 'llamacpp' ? STB_IMAGES : ALL_IMAGES;
-    const resize = policy.resizeMaxPixels ?? 0;
+    const resize = opts.resizeMaxPixels ?? policy.resizeMaxPixels ?? 0;
     const convert = !accept.includes(info.mime);
     if ((convert || (resize > 0 && info.width * info.height > resize)) && proc.prepareImage) {
       const bytes = Buffer.from(uri.slice(uri.indexOf(',') + 1), 'base64');

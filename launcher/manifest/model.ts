@@ -84,6 +84,8 @@ export interface ModelInfo {
   vision?: { maxImagesPerPrompt: number } | undefined;
   /** Media the model takes, when the manifest says (`modalities`); absent: unknown. */
   media?: { image: boolean; video: boolean; audio: boolean } | undefined;
+  /** Images above this many pixels are downscaled before the engine sees them (NIM_MEDIA_RESIZE_MAX_PIXELS overrides). */
+  resizeMaxPixels?: number | undefined;
   aliases: string[];
   /** Per engine: tool-call / reasoning parser names and a chat template file (absolute). */
   chat?: Partial<Record<EngineKind, ChatFeatures>> | undefined;

@@ -104,6 +104,8 @@ const porticoSchema = z.strictObject({
       kv_bytes_per_token: z.number().positive().optional(),
       modalities: z.array(z.enum(['text', 'image', 'video', 'audio'])).default(['text']),
       max_images_per_prompt: intLike(0).optional(),
+      // A dynamic-resolution VLM pays prefill tokens per pixel: the size worth sending it.
+      media_resize_max_pixels: intLike(1).optional(),
       description: z.string().optional(),
       tool_call_parser: perEngine.optional(),
       reasoning_parser: perEngine.optional(),
@@ -161,6 +163,7 @@ export function fromPortico(obj: Record<string, unknown>, file: string): Manifes
       vision,
       chat: chatDeclarations(m, dir, file),
       media: { image: m.modalities.includes('image'), video: m.modalities.includes('video'), audio: m.modalities.includes('audio') },
+      resizeMaxPixels: m.media_resize_max_pixels,
     },
     profiles,
   };
