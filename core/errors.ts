@@ -148,9 +148,10 @@ export function sseErrorText(err: PorticoError): string {
 }
 
 /** A whole HTTP/1.1 answer (status line, headers, envelope body) for a raw socket; closes it. */
-export function rawHttpError(err: PorticoError, statusText: string): string {
+export function rawHttpError(err: PorticoError, statusText: string, headers: Record<string, string> = {}): string {
   const body = envelope(err);
-  return `HTTP/1.1 ${err.status} ${statusText}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`;
+  const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+  return `HTTP/1.1 ${err.status} ${statusText}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${extra}connection: close\r\n\r\n${body}`;
 }
 
 /**

@@ -16,6 +16,7 @@ import { llamaCppCommand } from './engines/llamacpp.js';
 import { trtllmCommand } from './engines/trtllm.js';
 import type { EngineCommand, GpuEngineInput, ServedModel } from '../core/engine.js';
 import { vllmCommand } from './engines/vllm.js';
+import { ggufContextLength } from './gguf-context.js';
 import { describeGpus, loadGpuCatalog, probeGpus, which, type GpuInventory } from './gpus.js';
 import {
   DEMO_MANIFEST,
@@ -101,7 +102,7 @@ export function resolveManifest(settings: Settings, root?: string): ResolvedMani
   if (modelPath && /\.gguf$/i.test(modelPath)) {
     const path = resolve(modelPath);
     if (!existsSync(path)) throw new PlanError(`NIM_MODEL_PATH=${modelPath}: no such file`);
-    return { manifest: ggufManifest(path, { mmproj: findMmproj(path) }), sourceOverride: undefined, how: `NIM_MODEL_PATH=${modelPath} is a GGUF file` };
+    return { manifest: ggufManifest(path, { mmproj: findMmproj(path), maxModelLen: ggufContextLength(path) }), sourceOverride: undefined, how: `NIM_MODEL_PATH=${modelPath} is a GGUF file` };
   }
   if (modelPath) {
     const shipped = loadShippedManifests(dir);

@@ -63,7 +63,7 @@ export async function serve(settings: Settings, log: Logger, env: NodeJS.Process
   // Image URLs are fetched here, safely, and handed to the engine as data: URIs.
   const media = createMediaNormalizer(settings.media, { metrics: metrics.media, processors: mediaProcessors(settings.media) });
   const { app } = createApp({ settings, model, upstream, engine: engineInfo, readiness, keys, metrics, log, management, media });
-  const server = await listen(app, { port: settings.port, host: settings.host, tls, limits: settings });
+  const server = await listen(app, { port: settings.port, host: settings.host, tls, limits: settings, log });
   // SIGHUP re-reads the API keys file and the TLS key and certificates.
   const onHup = () => {
     keys.reload('SIGHUP');
