@@ -26,13 +26,14 @@ COPY package.json package-lock.json ./
 # No install scripts: portico needs none (and builds its engine itself).
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json ./
+COPY core/ core/
 COPY launcher/ launcher/
 COPY gateway/ gateway/
-COPY scripts/ scripts/
+COPY serve/ serve/
 COPY bench/ bench/
 RUN npx tsc -p tsconfig.json \
  && npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
- && chmod 755 dist/launcher/main.js dist/launcher/nim-serve.js dist/launcher/list-model-profiles.js \
+ && chmod 755 dist/serve/main.js dist/serve/nim-serve.js dist/serve/list-model-profiles.js \
  && mkdir -p /opt/portico \
  && mv dist node_modules package.json /opt/portico/
 COPY manifests/ /opt/portico/manifests/
@@ -41,7 +42,7 @@ COPY nginx/nginx.conf.template nginx/entrypoint.sh /opt/portico/nginx/
 
 # ------------------------------------------------------------------------------------------------
 # llama-build: llama.cpp's llama-server for the CPU image, from the source the node-llama-cpp npm
-# package ships (as scripts/build-engine.ts does), but portable: GGML_NATIVE=OFF, not -march=native.
+# package ships (as launcher/prepare/build-engine.ts does), but portable: GGML_NATIVE=OFF, not -march=native.
 FROM node AS llama-build
 ARG LLAMA_NPM_PACKAGE=node-llama-cpp@3.22.1
 ARG LLAMA_NPM_INTEGRITY=sha512-bltIipuWmc123H7tMIgDGKSsSrhmhlQYeVUC48XTjVW7XGJJiJJyCdlTMzQ/LiWoPkGDpcL4FviDpgw7qfTiDw==
@@ -71,9 +72,9 @@ RUN apt-get update \
  && chown -R 1000:0 /var/log/nginx
 COPY --from=build /opt/portico /opt/portico
 COPY --from=llama-build /out/llama-server /opt/portico/engine/llama-server
-RUN ln -s /opt/portico/dist/launcher/main.js /usr/local/bin/portico \
- && ln -s /opt/portico/dist/launcher/nim-serve.js /usr/local/bin/nim-serve \
- && ln -s /opt/portico/dist/launcher/list-model-profiles.js /usr/local/bin/list-model-profiles \
+RUN ln -s /opt/portico/dist/serve/main.js /usr/local/bin/portico \
+ && ln -s /opt/portico/dist/serve/nim-serve.js /usr/local/bin/nim-serve \
+ && ln -s /opt/portico/dist/serve/list-model-profiles.js /usr/local/bin/list-model-profiles \
  && ln -s /opt/portico/nginx/entrypoint.sh /usr/local/bin/portico-entrypoint \
  && mkdir -p /opt/nim/.cache \
  && chown -R 1000:0 /opt/nim \
@@ -99,9 +100,9 @@ RUN apt-get update \
  && chown -R 1000:0 /var/log/nginx \
  && (getent passwd 1000 >/dev/null || useradd --uid 1000 --user-group --home-dir /opt/nim --no-create-home --shell /usr/sbin/nologin portico)
 COPY --from=build /opt/portico /opt/portico
-RUN ln -s /opt/portico/dist/launcher/main.js /usr/local/bin/portico \
- && ln -s /opt/portico/dist/launcher/nim-serve.js /usr/local/bin/nim-serve \
- && ln -s /opt/portico/dist/launcher/list-model-profiles.js /usr/local/bin/list-model-profiles \
+RUN ln -s /opt/portico/dist/serve/main.js /usr/local/bin/portico \
+ && ln -s /opt/portico/dist/serve/nim-serve.js /usr/local/bin/nim-serve \
+ && ln -s /opt/portico/dist/serve/list-model-profiles.js /usr/local/bin/list-model-profiles \
  && ln -s /opt/portico/nginx/entrypoint.sh /usr/local/bin/portico-entrypoint \
  && mkdir -p /opt/nim/.cache \
  && chown -R 1000:0 /opt/nim \

@@ -9,8 +9,11 @@ import { Hono } from 'hono';
 import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import { Pool } from 'undici';
+import { loadSettings } from '../core/config.js';
 
-const pool = new Pool(process.env.NIM_ENGINE_URL ?? 'http://127.0.0.1:8001', { connections: null, keepAliveTimeout: 30_000 });
+// The same settings portico parses (the bench gives both the same NIM_ENGINE_URL / NIM_SERVER_*).
+const settings = loadSettings();
+const pool = new Pool(settings.engineUrl ?? 'http://127.0.0.1:8001', { connections: null, keepAliveTimeout: 30_000 });
 const app = new Hono<{ Bindings: { incoming: IncomingMessage } }>();
 
 const readIncoming = (incoming: IncomingMessage): Promise<Buffer> =>
@@ -45,5 +48,5 @@ app.post('/v1/chat/completions', async (c) => {
 });
 
 const server = createAdaptorServer({ fetch: app.fetch });
-server.listen({ port: Number(process.env.NIM_SERVER_PORT ?? 8000), host: process.env.NIM_SERVER_HOST ?? '127.0.0.1', backlog: 4096 });
+server.listen({ port: settings.port, host: settings.host, backlog: 4096 });
 process.on('SIGTERM', () => server.close(() => process.exit(0)));

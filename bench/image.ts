@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { deflateSync, crc32 as zlibCrc32 } from 'node:zlib';
 import { request } from 'undici';
-import { loadSettings } from '../launcher/config.js';
+import { loadSettings } from '../core/config.js';
 import { createMediaNormalizer } from '../gateway/media/normalize.js';
 
 /** normalize+json: what the request path does with the result (app.ts: JSON.stringify(body)). */

@@ -1,4 +1,4 @@
-// Video and resize figures (issue 11): portico's media modules against the tool alone doing the
+// Video and resize figures: portico's media modules against the tool alone doing the
 // same job, in the same run.
 //   frames   a 10 MB MP4 at a 127.0.0.1 URL → 8 evenly spaced frames as PNG data: URIs.
 //            portico: safe fetch → probeVideo caps → sampleFrames (one ffmpeg, seeking).
@@ -23,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { request } from 'undici';
-import { loadSettings } from '../launcher/config.js';
+import { loadSettings } from '../core/config.js';
 import { createSafeFetcher } from '../gateway/media/fetch.js';
 import { fitWithin } from '../gateway/media/fit.js';
 import { LLAMA_CPP_IMAGE_TYPES, prepareImage } from '../gateway/media/image-transform.js';

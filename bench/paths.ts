@@ -1,13 +1,14 @@
 // The four ways a request reaches the fake upstream, each started as its own process:
 //   direct  — the client talks to the upstream itself (the floor every other path is held to)
 //   nginx   — Debian's nginx, proxy_pass with upstream keepalive, one worker
-//   portico — `node dist/launcher/main.js serve` with NIM_ENGINE_URL (spawns no engine)
+//   portico — `node dist/serve/main.js serve` with NIM_ENGINE_URL (spawns no engine)
 //   portkey — Portkey's gateway from npm, provider openai, custom host = the upstream
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
+import { benchConfig, porticoEntry } from './config.js';
 import { BENCH_MODEL } from './fake-upstream.js';
 import { freePort, httpStatus, startChild, waitUntil, type Child } from './proc.js';
 
@@ -124,8 +125,9 @@ export async function startPortico(upstreamPort: number, as: 'portico' | 'candid
     NIM_MAX_CONCURRENT_REQUESTS: '4096',
   };
   // BENCH_PORTICO_DIST: measure another build as `portico`; BENCH_CANDIDATE_DIST: add one beside it.
-  const dist = (as === 'candidate' ? process.env.BENCH_CANDIDATE_DIST : process.env.BENCH_PORTICO_DIST) ?? join(ROOT, 'dist');
-  const child = startChild(as, process.execPath, [...nodeFlags(as), join(dist, 'launcher/main.js'), 'serve'], { env });
+  const cfg = benchConfig();
+  const dist = (as === 'candidate' ? cfg.BENCH_CANDIDATE_DIST : cfg.BENCH_PORTICO_DIST) ?? join(ROOT, 'dist');
+  const child = startChild(as, process.execPath, [...nodeFlags(as), porticoEntry(dist), 'serve'], { env });
   const origin = `http://127.0.0.1:${port}`;
   await waitUntil(`${as} to be ready (/v1/health/ready)`, async () => (await httpStatus(`${origin}/v1/health/ready`)) === 200, 30_000, child);
   return { name: as, origin, headers: {}, pid: child.pid, child, stop: () => child.stop() };
@@ -172,7 +174,7 @@ export const PROFILE_DIR = join(tmpdir(), 'portico-bench-profiles');
 
 /** `--cpu-prof` for the gateway named in BENCH_CPU_PROF (portico or portkey). */
 function nodeFlags(name: string): string[] {
-  const want = process.env.BENCH_CPU_PROF;
+  const want = benchConfig().BENCH_CPU_PROF;
   if (want !== name) return [];
   const dir = PROFILE_DIR;
   mkdirSync(dir, { recursive: true });

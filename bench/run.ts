@@ -10,7 +10,8 @@ import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { request } from 'undici';
-import { loadSettings } from '../launcher/config.js';
+import { loadSettings } from '../core/config.js';
+import { benchConfig } from './config.js';
 import { imageServer, noisePng, type ImageMode, type ImageRun } from './image.js';
 import { runMediaBench, type MediaResults } from './media.js';
 import {
@@ -142,7 +143,7 @@ async function main(): Promise<number> {
     if (wantedPaths.has('direct')) starters.direct = async () => direct(upPort, up.pid);
     if (wantedPaths.has('nginx') && tools.nginx) starters.nginx = () => startNginx(tools.nginx!, work, upPort, maxFiles);
     if (wantedPaths.has('portico')) starters.portico = () => startPortico(upPort);
-    if (process.env.BENCH_CANDIDATE_DIST) starters.candidate = () => startPortico(upPort, 'candidate');
+    if (benchConfig().BENCH_CANDIDATE_DIST) starters.candidate = () => startPortico(upPort, 'candidate');
     if (wantedPaths.has('floor')) starters.floor = () => startFloor(upPort);
     if (wantedPaths.has('portkey') && tools.portkey) starters.portkey = () => startPortkey(tools.portkey!, tools.portkeyDir, upPort);
     for (const start of Object.values(starters)) paths.push(await start());

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Admission } from './admission.js';
-import { PorticoError } from './errors.js';
+import { PorticoError } from '../core/errors.js';
 
 describe('Admission', () => {
   it('refuses at once over the limit with 429 + Retry-After when there is no queue', async () => {

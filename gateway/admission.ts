@@ -5,7 +5,7 @@
 // timeout), and is released exactly once on every path.
 import type { ServerResponse } from 'node:http';
 import type { Context, MiddlewareHandler } from 'hono';
-import { PorticoError } from './errors.js';
+import { PorticoError } from '../core/errors.js';
 import { onStream } from './sse.js';
 
 export interface AdmissionOptions {

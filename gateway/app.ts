@@ -3,11 +3,11 @@
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { pipeline, Readable } from 'node:stream';
 import type { z } from 'zod';
-import type { ServedModel } from '../launcher/engines/types.js';
-import type { Settings } from '../launcher/config.js';
+import type { ServedModel } from '../core/engine.js';
 import { readJson } from './body.js';
+import { gatewayDefaults, type GatewayOptions } from './options.js';
 import { createDialect, engineError, type Dialect, type EngineCall } from './dialect.js';
-import { PorticoError, reportError, toPorticoError } from './errors.js';
+import { PorticoError, reportError, toPorticoError } from '../core/errors.js';
 import { auth, canUseModel, KeyStore, METRICS_PATHS, publicPaths, requireModelAccess } from './auth.js';
 import { Admission, admission, admitAfterBody, inferenceRoutes } from './admission.js';
 import { chargeTokens, rateLimit, RateLimiter, settleTokens } from './rate-limit.js';
@@ -22,7 +22,7 @@ import {
   tokenizeRequest,
 } from './schemas.js';
 import type { Upstream } from './upstream.js';
-import type { EngineDialect } from '../launcher/engines/types.js';
+import type { EngineDialect } from '../core/engine.js';
 import { sseFromUpstream, SSE_HEADERS, takeStreamHooks } from './sse.js';
 import { planChat, toolCallCompletion, toolCallEvents } from './tools.js';
 import { applyNvext } from './nvext.js';
@@ -46,8 +46,8 @@ export interface Readiness {
 export type MediaNormalizer = Pick<FullMediaNormalizer, 'normalize'>;
 
 export interface AppDeps {
-  /** Absent settings take their secure or unlimited defaults (tests pass a few). */
-  settings: Pick<Settings, 'maxRequestBytes'> & Partial<Settings>;
+  /** The gateway's options (gateway/options.ts); absent ones take the settings' defaults (tests pass a few). */
+  settings: Partial<GatewayOptions>;
   model: ServedModel;
   upstream: Upstream;
   /**
@@ -64,7 +64,7 @@ export interface AppDeps {
   /** The in-flight limit, shared so it can be observed; default: from settings. */
   admission?: Admission;
   rateLimiter?: RateLimiter;
-  /** Prometheus registry and per-request series (issue D); default: a fresh one. */
+  /** Prometheus registry and per-request series; default: a fresh one. */
   metrics?: Metrics;
   /** Access and error log; default: none. */
   log?: Logger;
@@ -104,7 +104,8 @@ export interface EngineCallOptions {
 
 export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables }>; routes: RouteSpec[] } {
   const { upstream, model, readiness } = deps;
-  const limit = deps.settings.maxRequestBytes;
+  const s: GatewayOptions = { ...gatewayDefaults(), ...deps.settings };
+  const limit = s.maxRequestBytes;
   const dialects = new Map<EngineDialect, Dialect>();
   const dialectNow = (): Dialect => {
     const kind = deps.engine.dialect;
@@ -113,12 +114,11 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
     return d;
   };
   const created = deps.createdAt ?? Math.floor(Date.now() / 1000);
-  const s = deps.settings;
   const keys =
     deps.keys ??
-    (s.apiKeys?.length || s.apiKeysFile ? new KeyStore({ keys: s.apiKeys, file: s.apiKeysFile, defaults: { rpm: s.rateLimitRpm, tpm: s.rateLimitTpm } }) : undefined);
+    (s.apiKeys.length || s.apiKeysFile ? new KeyStore({ keys: s.apiKeys, file: s.apiKeysFile, defaults: { rpm: s.rateLimitRpm, tpm: s.rateLimitTpm } }) : undefined);
   const admit =
-    deps.admission ?? new Admission({ maxConcurrent: s.maxConcurrentRequests ?? 0, maxQueue: s.maxQueue ?? 0, queueTimeoutMs: s.queueTimeoutMs ?? 30_000 });
+    deps.admission ?? new Admission({ maxConcurrent: s.maxConcurrentRequests, maxQueue: s.maxQueue, queueTimeoutMs: s.queueTimeoutMs });
   const limiter = deps.rateLimiter ?? new RateLimiter();
   const metrics = deps.metrics ?? new Metrics();
   const mgmt = createManagement(deps.management ?? fallbackManagementInfo(model), model);
@@ -274,7 +274,7 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
       media: [],
       handler: viaDialect(completionRequest, (r, s) => dialectNow().renderCompletion(r, s)),
     },
-    // The Responses and Messages APIs (issue N), over the same engine call as chat.
+    // The Responses and Messages APIs, over the same engine call as chat.
     ...translatedRoutes({
       readBody: (c) => readJson(c, limit),
       callEngine,
@@ -290,7 +290,7 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
         return r.count;
       },
     }),
-    // NIM management (issue D). /metrics: the path vLLM and llama-server scrapers expect.
+    // NIM management endpoints. /metrics: the path vLLM and llama-server scrapers expect.
     { method: 'GET', path: '/v1/metadata', access: 'protected', inference: false, handler: (c) => c.json(mgmt.metadata()) },
     { method: 'GET', path: '/v1/version', access: 'protected', inference: false, handler: (c) => c.json(mgmt.version()) },
     { method: 'GET', path: '/v1/license', access: 'protected', inference: false, handler: (c) => c.json(mgmt.license()) },
@@ -314,17 +314,17 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
 
   const app = new Hono<{ Variables: AppVariables }>();
   app.use(requestId());
-  // Timing, x-portico-overhead-ms, metrics and the access log (issue D): outside everything else.
+  // Timing, x-portico-overhead-ms, metrics and the access log: outside everything else.
   app.use(observe({ metrics, log: deps.log, model, routes }));
-  // Security (issue E), in order: CORS (answers preflights before auth), header count, API key
+  // Security, in order: CORS (answers preflights before auth), header count, API key
   // (default deny: all but the table's public routes, unknown paths included), per-key rate
   // limits (health and metrics exempt), the in-flight limit on inference routes.
   const open = publicPaths(routes, { metricsPublic: s.metricsPublic });
   app.use(cors(s.cors));
-  app.use(headerLimit(s.maxHeaders ?? 100));
+  app.use(headerLimit(s.maxHeaders));
   app.use(auth(keys, open));
   app.use(rateLimit(limiter, new Set([...open, ...METRICS_PATHS])));
-  app.use(admission(admit, inferenceRoutes(routes), { streamIdleMs: s.streamIdleTimeoutMs ?? 0 }));
+  app.use(admission(admit, inferenceRoutes(routes), { streamIdleMs: s.streamIdleTimeoutMs }));
   for (const r of routes) app.on(r.method, r.path, r.handler);
   // A known path with another method is a 405, not a 404.
   const paths = new Map<string, string[]>();
@@ -362,7 +362,7 @@ function requestId(): MiddlewareHandler<{ Variables: AppVariables }> {
   };
 }
 
-/** The NIM /v1/models card (seed 000). */
+/** The NIM /v1/models card (NIM's shape: max_model_len, permission[]). */
 export function modelCard(model: ServedModel, created: number) {
   return {
     id: model.id,

@@ -7,7 +7,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync, statSync, type Stats } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { Context, MiddlewareHandler } from 'hono';
-import { PorticoError } from './errors.js';
+import { PorticoError } from '../core/errors.js';
 
 export interface ApiKey {
   /** Fingerprint: the first 8 hex digits of the key's SHA-256. Safe to log. */

@@ -2,7 +2,7 @@
 // upload is refused after at most `limit` bytes instead of being buffered whole.
 import type { Context } from 'hono';
 import type { IncomingMessage } from 'node:http';
-import { PorticoError } from './errors.js';
+import { PorticoError } from '../core/errors.js';
 
 export interface RawJson {
   /** The bytes as received: forwarded unchanged when the gateway changes nothing. */

@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createApp } from './app.js';
 import { bound, planChat } from './tools.js';
 import { Upstream } from './upstream.js';
-import type { EngineDialect } from '../launcher/engines/types.js';
+import type { EngineDialect } from '../core/engine.js';
 import { fakeEngine, type FakeEngine } from '../tests/helpers/fake-engine.js';
 
 const MODEL = { id: 'm', root: '/m', maxModelLen: 4096 };

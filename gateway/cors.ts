@@ -8,7 +8,7 @@
 // Requests from a refused origin are still served (CORS is a browser rule, not access control;
 // the API key is), just without CORS headers, so the browser hides the answer.
 import type { MiddlewareHandler } from 'hono';
-import { PorticoError } from './errors.js';
+import { PorticoError } from '../core/errors.js';
 import { setResponseHeaders } from './response-guard.js';
 
 export interface CorsOptions {

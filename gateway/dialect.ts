@@ -1,7 +1,7 @@
 // Engines disagree on a few endpoints; clients must always see the NIM/vLLM shapes. Each dialect
 // turns a validated client request into the engine call(s) and the engine's answer back.
-import type { EngineDialect } from '../launcher/engines/types.js';
-import { PorticoError, redactEngineMessage } from './errors.js';
+import type { EngineDialect } from '../core/engine.js';
+import { PorticoError, redactEngineMessage } from '../core/errors.js';
 import type { DetokenizeRequest, TokenizeRequest } from './schemas.js';
 import type { Upstream } from './upstream.js';
 

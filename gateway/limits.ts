@@ -3,7 +3,7 @@
 // reading) and nesting depth (400).
 import type { IncomingMessage } from 'node:http';
 import type { MiddlewareHandler } from 'hono';
-import { PorticoError } from './errors.js';
+import { PorticoError } from '../core/errors.js';
 
 /** 431 when a request has more than `max` header lines (NIM_MAX_HEADERS). */
 export function headerLimit(max: number): MiddlewareHandler {

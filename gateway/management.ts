@@ -1,4 +1,4 @@
-// NIM management endpoints (seed 001): /v1/metadata, /v1/version, /v1/license, /v1/manifest.
+// NIM management endpoints (NIM's API): /v1/metadata, /v1/version, /v1/license, /v1/manifest.
 // The launcher describes the served model once (ManagementInfo, built from the launch plan and
 // its manifest); the gateway only shapes it. Response schemas are zod, so tests validate against
 // them and the OpenAPI document is generated from them.

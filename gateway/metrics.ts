@@ -13,126 +13,15 @@
 // updated with a plain `+=`; the families below implement prom-client's metric interface, so the
 // registry still formats the whole exposition.
 import { Gauge, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
-import { errorCounts } from './errors.js';
+import { CounterFamily, ErrorCounts, HistogramFamily, type Cell, type HistogramCell } from './metrics/families.js';
+import { ENGINE_KV_USAGE, ENGINE_RUNNING, ENGINE_WAITING, filterEngineExposition } from './metrics/engine-exposition.js';
+
+// The parts, by job: cell families (metrics/families.ts) and the engine's exposition
+// (metrics/engine-exposition.ts); this module is the registry and what the gateway records.
+export * from './metrics/families.js';
+export * from './metrics/engine-exposition.js';
 
 export const METRICS_CONTENT_TYPE = Registry.PROMETHEUS_CONTENT_TYPE;
-
-// ---------------------------------------------------------------------------------------------
-// Cells and families
-
-export interface Cell {
-  value: number;
-}
-
-type Labels = Record<string, string>;
-
-interface MetricValue {
-  labels: Labels;
-  value: number;
-  metricName?: string;
-}
-
-abstract class Family<C> {
-  readonly aggregator = 'sum';
-  protected readonly cells = new Map<string, { labels: Labels; cell: C }>();
-  abstract readonly type: 'counter' | 'histogram';
-
-  constructor(
-    readonly name: string,
-    readonly help: string,
-    readonly labelNames: readonly string[],
-  ) {}
-
-  /** The cell for these label values (in labelNames order): created once, then reused. */
-  cell(...values: string[]): C {
-    const key = values.length === 1 ? values[0]! : values.join('\u0000');
-    let entry = this.cells.get(key);
-    if (!entry) {
-      const labels: Labels = {};
-      this.labelNames.forEach((n, i) => (labels[n] = values[i] ?? ''));
-      entry = { labels, cell: this.create() };
-      this.cells.set(key, entry);
-    }
-    return entry.cell;
-  }
-
-  reset(): void {
-    this.cells.clear();
-  }
-
-  protected abstract create(): C;
-  protected abstract values(): MetricValue[];
-
-  get(): Promise<{ name: string; help: string; type: string; values: MetricValue[]; aggregator: string }> {
-    return Promise.resolve({ name: this.name, help: this.help, type: this.type, values: this.values(), aggregator: this.aggregator });
-  }
-}
-
-export class CounterFamily extends Family<Cell> {
-  readonly type = 'counter';
-  protected create(): Cell {
-    return { value: 0 };
-  }
-  protected values(): MetricValue[] {
-    return [...this.cells.values()].map(({ labels, cell }) => ({ labels, value: cell.value }));
-  }
-}
-
-export class HistogramCell {
-  /** Non-cumulative counts per bucket; the last slot is +Inf. */
-  readonly counts: Float64Array;
-  sum = 0;
-  count = 0;
-  constructor(private readonly bounds: readonly number[]) {
-    this.counts = new Float64Array(bounds.length + 1);
-  }
-  observe(v: number): void {
-    const b = this.bounds;
-    let i = 0;
-    while (i < b.length && v > b[i]!) i++;
-    this.counts[i]!++;
-    this.sum += v;
-    this.count++;
-  }
-}
-
-export class HistogramFamily extends Family<HistogramCell> {
-  readonly type = 'histogram';
-  constructor(name: string, help: string, labelNames: readonly string[], readonly buckets: readonly number[]) {
-    super(name, help, labelNames);
-  }
-  protected create(): HistogramCell {
-    return new HistogramCell(this.buckets);
-  }
-  protected values(): MetricValue[] {
-    const out: MetricValue[] = [];
-    for (const { labels, cell } of this.cells.values()) {
-      let acc = 0;
-      this.buckets.forEach((le, i) => {
-        acc += cell.counts[i]!;
-        out.push({ metricName: `${this.name}_bucket`, labels: { le: String(le), ...labels }, value: acc });
-      });
-      acc += cell.counts[this.buckets.length]!;
-      out.push({ metricName: `${this.name}_bucket`, labels: { le: '+Inf', ...labels }, value: acc });
-      out.push({ metricName: `${this.name}_sum`, labels, value: cell.sum });
-      out.push({ metricName: `${this.name}_count`, labels, value: cell.count });
-    }
-    return out;
-  }
-}
-
-/** Errors sent to clients, by code and phase: read from the error module's own tally at scrape time. */
-class ErrorCounts extends CounterFamily {
-  constructor() {
-    super('portico_errors_total', 'Errors sent to clients, by error code and phase (response: as the HTTP response; stream: as the last event of a started stream).', ['code', 'phase']);
-  }
-  protected override values(): MetricValue[] {
-    return Object.entries(errorCounts()).map(([key, value]) => {
-      const [phase = '', code = ''] = key.split(':');
-      return { labels: { code, phase }, value };
-    });
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Buckets
@@ -165,7 +54,7 @@ export interface GpuSample {
   powerLimitWatts?: number | undefined;
 }
 
-/** The media normalizer's hooks (gateway/media/normalize.ts `MediaMetrics`, issue C). */
+/** The media normalizer's hooks (gateway/media/normalize.ts `MediaMetrics`). */
 export interface MediaMetricsHooks {
   /** `kind`: image, video or audio (default image). */
   fetch(outcome: 'ok' | 'error', seconds: number, bytes: number, kind?: string): void;
@@ -225,12 +114,6 @@ export interface ModelCells {
   requestPromptTokens: HistogramCell;
   requestGenerationTokens: HistogramCell;
 }
-
-/** Engine series the NIM gauges are derived from (first present wins). */
-const ENGINE_RUNNING = ['vllm:num_requests_running', 'llamacpp:requests_processing'];
-const ENGINE_WAITING = ['vllm:num_requests_waiting', 'llamacpp:requests_deferred'];
-const ENGINE_KV_USAGE = ['vllm:gpu_cache_usage_perc', 'vllm:kv_cache_usage_perc', 'llamacpp:kv_cache_usage_ratio'];
-const ENGINE_WANTED = new Set([...ENGINE_RUNNING, ...ENGINE_WAITING, ...ENGINE_KV_USAGE]);
 
 // ---------------------------------------------------------------------------------------------
 
@@ -470,69 +353,4 @@ export class Metrics {
     this.scrape = { at: now, promise };
     return promise;
   }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Engine exposition
-
-const SAMPLE_SUFFIXES = ['_bucket', '_sum', '_count', '_total', '_created', '_info', '_gcount', '_gsum'];
-
-/** Family a sample line belongs to, given the family declared just before it. */
-function familyOf(sample: string, current: string | undefined): string {
-  if (current && (sample === current || (sample.startsWith(current) && SAMPLE_SUFFIXES.includes(sample.slice(current.length))))) return current;
-  return sample;
-}
-
-export interface FilteredExposition {
-  /** The engine's lines, unchanged, without families in `taken`, repeated metadata or `# EOF`. */
-  text: string;
-  /** Values of the samples the NIM gauges derive from, by metric name. */
-  samples: Map<string, number[]>;
-}
-
-/**
- * Prepare the engine's text exposition for appending to the gateway's: drop families whose name
- * the gateway already declares (promtool and Prometheus reject a name declared twice), drop a
- * second `# HELP`/`# TYPE` of one family and an OpenMetrics `# EOF`; keep everything else
- * byte for byte. Also picks out the few engine samples the NIM gauges are derived from.
- */
-export function filterEngineExposition(text: string, taken: ReadonlySet<string>): FilteredExposition {
-  const out: string[] = [];
-  const samples = new Map<string, number[]>();
-  const seenMeta = new Set<string>();
-  let family: string | undefined;
-  for (const raw of text.split('\n')) {
-    const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
-    if (line === '') continue;
-    if (line.startsWith('#')) {
-      const m = /^#\s+(HELP|TYPE)\s+(\S+)/.exec(line);
-      if (!m) {
-        if (!/^#\s*EOF\s*$/.test(line)) out.push(line);
-        continue;
-      }
-      family = m[2]!;
-      const key = `${m[1]} ${family}`;
-      if (taken.has(family) || seenMeta.has(key)) continue;
-      seenMeta.add(key);
-      out.push(line);
-      continue;
-    }
-    const name = /^[^\s{]+/.exec(line)?.[0];
-    if (!name) continue;
-    const fam = familyOf(name, family);
-    if (fam !== family) family = undefined;
-    if (taken.has(fam)) continue;
-    out.push(line);
-    if (ENGINE_WANTED.has(name)) {
-      const close = line.lastIndexOf('}');
-      const v = Number((close >= 0 ? line.slice(close + 1) : line.slice(name.length)).trim().split(/\s+/)[0]);
-      if (Number.isFinite(v)) samples.set(name, [...(samples.get(name) ?? []), v]);
-    }
-  }
-  return { text: out.length ? `${out.join('\n')}\n` : '', samples };
-}
-
-/** Which engine path serves Prometheus text. trtllm-serve keeps JSON stats at /metrics. */
-export function engineMetricsPath(kind: string | undefined): string {
-  return kind === 'tensorrt_llm' ? '/prometheus/metrics' : '/metrics';
 }

@@ -11,8 +11,8 @@
 //   max_thinking_tokens  400 (not in v0.11.0)       reasoning_budget_tokens          400
 //
 // vLLM v0.11.0 still reads the guided_* fields (deprecated there in favour of structured_outputs).
-import type { EngineDialect } from '../launcher/engines/types.js';
-import { PorticoError } from './errors.js';
+import type { EngineDialect } from '../core/engine.js';
+import { PorticoError } from '../core/errors.js';
 
 type Json = Record<string, unknown>;
 type Rule = Partial<Record<EngineDialect, string | null>>; // target field; null: refused

@@ -10,7 +10,7 @@ import { Metrics } from './metrics.js';
 import { OVERHEAD_HEADER, upstreamKind } from './observe.js';
 import { listen, type RunningServer } from './server.js';
 import { Upstream } from './upstream.js';
-import { PorticoError } from './errors.js';
+import { PorticoError } from '../core/errors.js';
 
 const MODEL = { id: 'test-model', root: '/models/test', maxModelLen: 4096 };
 const chat = { model: 'test-model', messages: [{ role: 'user', content: 'hi' }] };

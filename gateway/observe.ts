@@ -9,7 +9,7 @@
 // For a stream that is the time to its headers (relaying chunks afterwards is not included).
 import type { Context, MiddlewareHandler } from 'hono';
 import type { Logger } from 'pino';
-import { PorticoError, toPorticoError } from './errors.js';
+import { PorticoError, toPorticoError } from '../core/errors.js';
 import type { Metrics, UpstreamErrorKind } from './metrics.js';
 import type { StreamHooks } from './sse.js';
 import { StreamUsage, usageFromJson, type Usage } from './usage.js';

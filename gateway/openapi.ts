@@ -3,7 +3,7 @@
 // /openapi.json, with a self-contained browsable page at /docs (no CDN: the stack is self-hosted).
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { ERRORS } from './errors.js';
+import { ERRORS } from '../core/errors.js';
 import { API_VERSION, licenseResponse, manifestResponse, metadataResponse, modelInfoEntry, versionResponse } from './management.js';
 import { chatCompletionRequest, completionRequest, detokenizeRequest, embeddingRequest, tokenizeRequest } from './schemas.js';
 import { countTokensRequest, messagesRequest } from './translate/messages.js';

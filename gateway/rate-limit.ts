@@ -10,7 +10,7 @@
 // refunded. The bucket may go negative after a settle: the key then waits until it refills.
 import type { Context, MiddlewareHandler } from 'hono';
 import type { ApiKey } from './auth.js';
-import { PorticoError } from './errors.js';
+import { PorticoError } from '../core/errors.js';
 import { setResponseHeaders } from './response-guard.js';
 import { onStream } from './sse.js';
 

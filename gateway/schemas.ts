@@ -1,7 +1,7 @@
-// Request schemas (seed 003's ChatCompletionRequest and friends). Objects are loose: fields we do
+// Request schemas (the NIM/OpenAI ChatCompletionRequest and friends). Objects are loose: fields we do
 // not model pass through to the engine unchanged, as vLLM's extra sampling params must.
 import { z } from 'zod';
-import { PorticoError } from './errors.js';
+import { PorticoError } from '../core/errors.js';
 
 // A content part: `type` picks the shape. Unknown types (vLLM's video_url, audio_url, ...) pass
 // through to the engine; the two the gateway reads are checked field by field so `param` can

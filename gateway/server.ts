@@ -2,14 +2,17 @@
 // where the transport limits live: header size and count, the time to receive headers and the
 // whole request (slow-loris), TCP keep-alive to notice vanished peers; protocol-level refusals
 // (malformed request, headers too large, timeouts) are answered with the JSON error envelope.
-import { createAdaptorServer } from '@hono/node-server';
 import type { Hono } from 'hono';
+import { randomUUID } from 'node:crypto';
 import { createServer as createHttpServer, STATUS_CODES, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type ServerOptions as HttpsServerOptions } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Server as TlsServer } from 'node:tls';
-import { PorticoError, reportError, envelope } from './errors.js';
+import type { Logger } from 'pino';
+import { settingDefaults } from '../core/config.js';
+import { PorticoError, rawHttpError } from '../core/errors.js';
+import { logRefusal, requestListener } from './refusals.js';
 
 export interface ServerLimits {
   /** Time to receive a request's headers (NIM_HEADERS_TIMEOUT_MS). */
@@ -22,12 +25,11 @@ export interface ServerLimits {
   maxHeaders: number;
 }
 
-export const DEFAULT_LIMITS: ServerLimits = {
-  headersTimeoutMs: 30_000,
-  requestTimeoutMs: 300_000,
-  maxHeaderBytes: 16_384,
-  maxHeaders: 100,
-};
+/** The limits when none are given: the settings' defaults (core/config.ts holds every default once). */
+export function defaultLimits(): ServerLimits {
+  const { headersTimeoutMs, requestTimeoutMs, maxHeaderBytes, maxHeaders } = settingDefaults();
+  return { headersTimeoutMs, requestTimeoutMs, maxHeaderBytes, maxHeaders };
+}
 
 export interface ListenOptions {
   port: number;
@@ -35,6 +37,8 @@ export interface ListenOptions {
   /** https options (tls.ts tlsServerOptions); absent = plain HTTP. */
   tls?: HttpsServerOptions;
   limits?: Partial<ServerLimits>;
+  /** Access log for requests refused before the app (refusals.ts). */
+  log?: Logger | undefined;
 }
 
 export interface RunningServer {
@@ -48,7 +52,7 @@ export interface RunningServer {
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function listen(app: Hono<any>, opts: ListenOptions): Promise<RunningServer> {
-  const l = { ...DEFAULT_LIMITS, ...opts.limits };
+  const l = { ...defaultLimits(), ...opts.limits };
   // Node requires headersTimeout <= requestTimeout when both are set.
   const headersTimeout = l.requestTimeoutMs > 0 ? Math.min(l.headersTimeoutMs, l.requestTimeoutMs) : l.headersTimeoutMs;
   const serverOptions = {
@@ -61,18 +65,17 @@ export async function listen(app: Hono<any>, opts: ListenOptions): Promise<Runni
     // otherwise run on) is detected and its connection closed, which aborts the engine request.
     keepAlive: true,
     keepAliveInitialDelay: 30_000,
+    // A missing Host is refused by the adaptor (refusals.ts) with the envelope, not by Node with an empty 400.
+    requireHostHeader: false,
     ...(opts.tls ? { handshakeTimeout: headersTimeout, ...opts.tls } : {}),
   };
-  const server = (
-    opts.tls
-      ? createAdaptorServer({ fetch: app.fetch, createServer: createHttpsServer, serverOptions })
-      : createAdaptorServer({ fetch: app.fetch, createServer: createHttpServer, serverOptions })
-  ) as Server;
+  const listener = requestListener(app, opts.log);
+  const server = (opts.tls ? createHttpsServer(serverOptions, listener) : createHttpServer(serverOptions, listener)) as Server;
   // Keep-alive longer than typical proxies' (nginx 60 s) so the proxy closes first, never us mid-reuse.
   server.keepAliveTimeout = 65_000;
   // One more than allowed, so the limits middleware sees that a request had too many and says 431.
   server.maxHeadersCount = l.maxHeaders + 1;
-  server.on('clientError', clientError(l));
+  server.on('clientError', clientError(l, opts.log));
   if (opts.tls) {
     // A failed handshake (no client certificate under MTLS, wrong CA, plain HTTP on the port) is
     // the client's problem: nothing to answer on a socket that never became TLS.
@@ -147,7 +150,7 @@ function trackConnections(server: Server, connectionEvent: 'connection' | 'secur
  * Requests Node's parser refuses before the app sees them, answered with the error envelope
  * (Node's default is a bare status line): 400 malformed, 408 too slow, 431 headers too large.
  */
-function clientError(l: ServerLimits) {
+function clientError(l: ServerLimits, log: Logger | undefined) {
   return (err: NodeJS.ErrnoException, socket: Duplex): void => {
     const s = socket as Socket & { _httpMessage?: { headersSent?: boolean } };
     // Nothing sensible to say to a peer that is gone or already receiving a response.
@@ -163,11 +166,9 @@ function clientError(l: ServerLimits) {
     } else {
       e = new PorticoError('bad_request', err.code?.startsWith('HPE_') ? err.code.slice(4).toLowerCase().replace(/_/g, ' ') : 'parse error');
     }
-    reportError(e, 'response');
-    const body = envelope(e);
-    s.end(
-      `HTTP/1.1 ${e.status} ${STATUS_CODES[e.status] ?? 'Error'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-    );
+    const id = randomUUID();
+    logRefusal(log, e, { id });
+    s.end(rawHttpError(e, STATUS_CODES[e.status] ?? 'Error', { 'x-request-id': id }));
     setTimeout(() => s.destroy(), 1000).unref();
   };
 }

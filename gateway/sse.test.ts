@@ -5,6 +5,7 @@ import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { Hono } from 'hono';
 import { onStream, sseFromUpstream, takeStreamHooks, type StreamHooks, type StreamOutcome } from './sse.js';
+import { until as poll } from '../tests/helpers/poll.js';
 
 const dec = new TextDecoder();
 
@@ -15,13 +16,7 @@ function recorder(extra: Partial<StreamHooks> = {}) {
   return { hooks, chunks, ends };
 }
 
-async function until(cond: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 400; i++) {
-    if (cond()) return;
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+const until = (cond: () => boolean, what: string): Promise<void> => poll(cond, what, { withinMs: 2000, everyMs: 5 });
 
 async function readAll(s: ReadableStream<Uint8Array>): Promise<string> {
   let out = '';

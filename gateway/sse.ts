@@ -8,13 +8,13 @@
 // lightweight Response into a full one, and its slow path delays the first byte by a timer turn.
 import type { Context } from 'hono';
 import type { Readable } from 'node:stream';
-import { PorticoError, reportError, toPorticoError } from './errors.js';
+import { PorticoError, reportError, sseErrorText, toPorticoError } from '../core/errors.js';
 import { transportError } from './upstream.js';
 
 export const SSE_HEADERS = {
   'content-type': 'text/event-stream; charset=utf-8',
   'cache-control': 'no-cache',
-  // nginx (issue F) must not buffer the stream.
+  // nginx (the container's front proxy) must not buffer the stream.
   'x-accel-buffering': 'no',
 };
 
@@ -22,7 +22,7 @@ const enc = new TextEncoder();
 
 /** The final events of a stream that failed after it started (headers already sent). */
 export function sseErrorEvent(err: PorticoError): Uint8Array {
-  return enc.encode(`data: ${JSON.stringify(err.toJSON())}\n\ndata: [DONE]\n\n`);
+  return enc.encode(sseErrorText(err));
 }
 
 /**

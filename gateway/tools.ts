@@ -17,8 +17,8 @@
 // for the llama.cpp dialect only. The Responses/Messages routes reuse it by going through the chat
 // pipeline (planChat → engine body → finish).
 import { randomBytes } from 'node:crypto';
-import type { EngineDialect } from '../launcher/engines/types.js';
-import { PorticoError } from './errors.js';
+import type { EngineDialect } from '../core/engine.js';
+import { PorticoError } from '../core/errors.js';
 
 type Json = Record<string, unknown>;
 interface Tool {

@@ -1,7 +1,7 @@
 // The one way the gateway talks to the engine: an undici Pool (keep-alive, no fetch overhead).
 // Maps transport failures to the error table so callers only ever see PorticoErrors.
 import { Pool, errors as undiciErrors, type Dispatcher } from 'undici';
-import { PorticoError } from './errors.js';
+import { PorticoError } from '../core/errors.js';
 
 export interface UpstreamRequest {
   method: 'GET' | 'POST';
@@ -12,6 +12,15 @@ export interface UpstreamRequest {
 }
 
 export type UpstreamResponse = Dispatcher.ResponseData;
+
+/**
+ * How long an idle engine connection is kept. The engines close idle keep-alive connections after
+ * 5 s without saying so (cpp-httplib in llama-server: CPPHTTPLIB_KEEPALIVE_TIMEOUT_SECOND; uvicorn in
+ * vLLM: timeout_keep_alive) and send no Keep-Alive hint, so a socket kept longer is reused just as the
+ * engine closes it and the request fails ("connection to the engine failed"). undici's idle timers
+ * tick about once a second, hence 2 s, well inside the engines' 5.
+ */
+export const ENGINE_IDLE_KEEPALIVE_MS = 2_000;
 
 export class Upstream {
   readonly origin: string;
@@ -35,10 +44,10 @@ export class Upstream {
       // disconnect (signal) is what ends an abandoned request.
       headersTimeout: 0,
       bodyTimeout: 0,
-      keepAliveTimeout: 30_000,
+      keepAliveTimeout: ENGINE_IDLE_KEEPALIVE_MS,
       connectTimeout: 5_000,
     });
-    this.control = new Pool(url.origin, { connections: 2, keepAliveTimeout: 30_000, connectTimeout: 5_000 });
+    this.control = new Pool(url.origin, { connections: 2, keepAliveTimeout: ENGINE_IDLE_KEEPALIVE_MS, connectTimeout: 5_000 });
   }
 
   async request(req: UpstreamRequest): Promise<UpstreamResponse> {

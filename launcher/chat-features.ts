@@ -3,9 +3,9 @@
 // NIM_CHAT_TEMPLATE override them. Pure, except that a template file must exist.
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { ConfigError, type Settings } from './config.js';
+import { ConfigError, type Settings } from '../core/config.js';
 import { TRTLLM_REASONING_PARSERS, TRTLLM_TOOL_PARSERS } from './engines/trtllm.js';
-import type { ChatFeatures, EngineKind } from './engines/types.js';
+import type { ChatFeatures, EngineKind } from '../core/engine.js';
 import type { Manifest } from './manifest.js';
 
 export function chatFeatures(manifest: Manifest, engine: EngineKind, settings: Pick<Settings, 'chat'>): ChatFeatures {

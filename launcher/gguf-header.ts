@@ -1,6 +1,6 @@
 // Reads a GGUF file's header (metadata and tensor infos, not the data) at run time: enough to
 // check a LoRA adapter against its base model before llama-server is given it, since a bad one
-// makes the engine exit at start. The format is the one scripts/gguf-writer.ts writes
+// makes the engine exit at start. The format is the one launcher/prepare/gguf-writer.ts writes
 // (ggml/src/gguf.cpp); @huggingface/gguf is a dev dependency only, and this needs ~60 lines.
 import { open } from 'node:fs/promises';
 

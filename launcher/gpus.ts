@@ -6,6 +6,7 @@ import { delimiter, isAbsolute, join } from 'node:path';
 import { execa } from 'execa';
 import YAML from 'yaml';
 import { z } from 'zod';
+import { StartupError } from '../core/startup-errors.js';
 
 export interface GpuInfo {
   /** nvidia-smi index (PCI bus order). For a MIG slice: its parent GPU's index. */
@@ -54,7 +55,7 @@ export function parseGpuCatalog(text: string, file = 'profiles/gpus.yaml'): GpuC
   const r = catalogSchema.safeParse(doc);
   if (!r.success) {
     const issue = r.error.issues[0]!;
-    throw new Error(`${file}: ${formatPath(issue.path)}: ${issue.message}`);
+    throw new StartupError('invalid_manifest', `${file}: ${formatPath(issue.path)}: ${issue.message}`);
   }
   return r.data.gpus.map((g) => ({
     product: g.product,
@@ -343,7 +344,16 @@ export interface GpuInventory {
  * Run nvidia-smi (from env.PATH) and build the inventory. No nvidia-smi, or one that fails
  * (driver not loaded), means no GPU; the reason is kept in `source` for messages.
  */
-export async function probeGpus(env: NodeJS.ProcessEnv, catalog: GpuCatalog, timeoutMs = 20_000): Promise<GpuInventory> {
+/**
+ * `visible` is settings.visibleDevices (parsed once with every setting); unit tests that pass a
+ * bare env get it read from that env.
+ */
+export async function probeGpus(
+  env: NodeJS.ProcessEnv,
+  catalog: GpuCatalog,
+  visible: { cuda: string | undefined; nvidia: string | undefined } = { cuda: env.CUDA_VISIBLE_DEVICES, nvidia: env.NVIDIA_VISIBLE_DEVICES },
+  timeoutMs = 20_000,
+): Promise<GpuInventory> {
   const smi = which('nvidia-smi', env);
   if (!smi) return { gpus: [], all: [], source: 'nvidia-smi not found on PATH', notes: [] };
   const run = (args: string[]) => execa(smi, args, { env, extendEnv: false, timeout: timeoutMs, reject: false, stdin: 'ignore' });
@@ -357,7 +367,7 @@ export async function probeGpus(env: NodeJS.ProcessEnv, catalog: GpuCatalog, tim
     const l = await run(['-L']);
     const listed = l.failed ? [] : parseNvidiaSmiList(String(l.stdout));
     all = mergeListing(all, listed);
-    const v = filterVisible(all, { cuda: env.CUDA_VISIBLE_DEVICES, nvidia: env.NVIDIA_VISIBLE_DEVICES }, listed);
+    const v = filterVisible(all, visible, listed);
     return { gpus: v.gpus, all, source: `nvidia-smi: ${describeGpus(all)}`, notes: v.notes };
   }
   return { gpus: [], all, source: 'nvidia-smi lists no GPU', notes: [] };

@@ -2,10 +2,10 @@ import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { f32, str, writeGGUF, type GGUFTensor } from '../scripts/gguf-writer.js';
-import { ensureTinyEmbed } from '../scripts/tiny-embed.js';
-import { buildTinyLora } from '../scripts/tiny-lora.js';
-import { ensureTinyModel } from '../scripts/tiny-model.js';
+import { f32, str, writeGGUF, type GGUFTensor } from './prepare/gguf-writer.js';
+import { ensureTinyEmbed } from './prepare/tiny-embed.js';
+import { buildTinyLora } from './prepare/tiny-lora.js';
+import { ensureTinyModel } from './prepare/tiny-model.js';
 import { parseGgufHeader } from './gguf-header.js';
 import { llamaCppLoraArgs, llamaCppLoraField, scanLlamaCppLoras } from './lora-llamacpp.js';
 

@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError } from './config.js';
+import { ConfigError } from '../core/config.js';
 import { loadModelsFile, parseModelsFile } from './models-file.js';
 
 const FILE = '/etc/portico/models.yaml';

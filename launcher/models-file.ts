@@ -1,4 +1,4 @@
-// NIM_MODELS_FILE: several models behind one gateway (issue 15). A YAML list, one entry per
+// NIM_MODELS_FILE: several models behind one gateway. A YAML list, one entry per
 // model, validated once with zod; a bad file stops the start with one line naming the file, the
 // model and the field, e.g.
 //   NIM_MODELS_FILE=/etc/portico/models.yaml: model "embed" (#2): max_model_len: expected a whole number ≥ 1
@@ -20,7 +20,7 @@ import path from 'node:path';
 import { parse as shellParse } from 'shell-quote';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
-import { ConfigError } from './config.js';
+import { ConfigError } from '../core/config.js';
 
 export type ModelTask = 'chat' | 'embedding';
 

@@ -3,7 +3,7 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadSettings } from './config.js';
+import { loadSettings } from '../core/config.js';
 import { loadShippedManifests } from './manifest.js';
 import {
   PlanError,
@@ -19,7 +19,7 @@ import {
 } from './plan.js';
 import { renderProfilesJson, renderProfilesTable } from './profiles-table.js';
 import { selectProfile, type SystemInfo } from './select.js';
-import { llamaServerPath } from '../scripts/build-engine.js';
+import { llamaServerPath } from './prepare/build-engine.js';
 import { loadGpuCatalog, parseNvidiaSmiCsv } from './gpus.js';
 import { gpuCatalogFile, repoRoot } from './manifest.js';
 

@@ -11,11 +11,12 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSy
 import { basename, dirname, join, resolve } from 'node:path';
 import { parse as shellParse } from 'shell-quote';
 import { chatFeatures } from './chat-features.js';
-import { ConfigError, type Settings } from './config.js';
+import { ConfigError, type Settings } from '../core/config.js';
 import { llamaCppCommand } from './engines/llamacpp.js';
 import { trtllmCommand } from './engines/trtllm.js';
-import type { EngineCommand, GpuEngineInput, ServedModel } from './engines/types.js';
+import type { EngineCommand, GpuEngineInput, ServedModel } from '../core/engine.js';
 import { vllmCommand } from './engines/vllm.js';
+import { ggufContextLength } from './gguf-context.js';
 import { describeGpus, loadGpuCatalog, probeGpus, which, type GpuInventory } from './gpus.js';
 import {
   DEMO_MANIFEST,
@@ -32,8 +33,8 @@ import {
   type Manifest,
 } from './manifest.js';
 import { listProfileGroups, selectOptions, selectProfile, type EngineAvailability, type Evaluation, type ProfileListing, type SystemInfo } from './select.js';
-import { ensureLlamaServer, llamaServerPath } from '../scripts/build-engine.js';
-import { TINY_MMPROJ_FILE, TINY_MODEL_FILE, ensureTinyModel } from '../scripts/tiny-model.js';
+import { ensureLlamaServer, llamaServerPath } from './prepare/build-engine.js';
+import { TINY_MMPROJ_FILE, TINY_MODEL_FILE, ensureTinyModel } from './prepare/tiny-model.js';
 
 export interface LaunchPlan {
   /** What the dry run prints: id, name, NIM tags, manifest, why it was chosen. */
@@ -101,7 +102,7 @@ export function resolveManifest(settings: Settings, root?: string): ResolvedMani
   if (modelPath && /\.gguf$/i.test(modelPath)) {
     const path = resolve(modelPath);
     if (!existsSync(path)) throw new PlanError(`NIM_MODEL_PATH=${modelPath}: no such file`);
-    return { manifest: ggufManifest(path, { mmproj: findMmproj(path) }), sourceOverride: undefined, how: `NIM_MODEL_PATH=${modelPath} is a GGUF file` };
+    return { manifest: ggufManifest(path, { mmproj: findMmproj(path), maxModelLen: ggufContextLength(path) }), sourceOverride: undefined, how: `NIM_MODEL_PATH=${modelPath} is a GGUF file` };
   }
   if (modelPath) {
     const shipped = loadShippedManifests(dir);
@@ -162,7 +163,7 @@ export interface ProbedSystem extends SystemInfo {
 
 export async function probeSystem(settings: Settings, env: NodeJS.ProcessEnv, root?: string): Promise<ProbedSystem> {
   const catalog = loadGpuCatalog(root ? join(root, 'profiles', 'gpus.yaml') : gpuCatalogFile());
-  const inventory = await probeGpus(env, catalog);
+  const inventory = await probeGpus(env, catalog, settings.visibleDevices);
   return { gpus: inventory.gpus, gpuSource: inventory.source, notes: inventory.notes, engines: probeEngines(settings, env), inventory };
 }
 

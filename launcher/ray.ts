@@ -13,16 +13,18 @@
 import { execa, type ResultPromise } from 'execa';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
-import { ConfigError, type Settings } from './config.js';
-import type { EngineCommand, ServedModel } from './engines/types.js';
+import { ConfigError, type Settings } from '../core/config.js';
+import type { EngineCommand, ServedModel } from '../core/engine.js';
 import { vllmCommand } from './engines/vllm.js';
 import { loadGpuCatalog, probeGpus, which } from './gpus.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '../core/logger.js';
+import { StartupError } from '../core/startup-errors.js';
 import { gpuCatalogFile, nimTags, type Profile } from './manifest.js';
 import { chatFeatures } from './chat-features.js';
 import { engineModelArg, findLoraAdapters, hasQuantizationConfig, PlanError, resolveManifest, splitPassthrough } from './plan.js';
-import { freePort, serve } from './serve.js';
-import { spawnEngine, type EngineProcess } from './supervise.js';
+import { freePort } from '../core/net.js';
+import type { EngineRunner } from './runner.js';
+import { spawnEngine } from './supervise.js';
 
 export type RayRole = { role: 'head' } | { role: 'worker'; address: string };
 
@@ -160,10 +162,11 @@ export function planRayHead(
 }
 
 /** GPUs per node: NIM_GPUS_PER_NODE, else this node's visible GPUs (nvidia-smi), else 1. */
-async function localGpus(rs: RaySettings, env: NodeJS.ProcessEnv): Promise<number> {
+async function localGpus(settings: Settings, env: NodeJS.ProcessEnv): Promise<number> {
+  const rs = settings.ray;
   if (rs.gpusPerNode) return rs.gpusPerNode;
   try {
-    const inv = await probeGpus(env, loadGpuCatalog(gpuCatalogFile()));
+    const inv = await probeGpus(env, loadGpuCatalog(gpuCatalogFile()), settings.visibleDevices);
     return inv.gpus.length || 1;
   } catch {
     return 1;
@@ -212,13 +215,13 @@ export async function waitForCluster(
   let last: ClusterStatus = { nodes: 0, gpus: undefined };
   let lastLog = 0;
   for (;;) {
-    if (opts.stopped?.()) throw new Error('stopped while waiting for the Ray cluster');
+    if (opts.stopped?.()) throw new StartupError('cluster_failed', 'stopped while waiting for the Ray cluster');
     const r = await runRay(status, env, log, 60_000);
     if (r.code === 0) last = parseRayStatus(r.output);
     if (last.nodes >= rs.nodes) return last;
     const elapsed = Date.now() - started;
     if (elapsed > rs.startTimeoutS * 1000) {
-      throw new Error(`the Ray cluster has ${last.nodes} of ${rs.nodes} nodes after ${rs.startTimeoutS} s (NIM_CLUSTER_START_TIMEOUT)`);
+      throw new StartupError('cluster_failed', `the Ray cluster has ${last.nodes} of ${rs.nodes} nodes after ${rs.startTimeoutS} s (NIM_CLUSTER_START_TIMEOUT)`);
     }
     if (Date.now() - lastLog >= 15_000) {
       lastLog = Date.now();
@@ -234,73 +237,55 @@ async function rayStop(ray: string, env: NodeJS.ProcessEnv, log: Logger): Promis
 }
 
 /**
- * The leader: the gateway listens at once (live, not ready), then Ray starts, the workers join, vLLM
- * starts across the cluster, and the gateway turns ready when vLLM answers /health. The gateway fronts
- * that vLLM the way it fronts any engine at NIM_ENGINE_URL; this function owns vLLM's and Ray's
- * lifetimes: vLLM exiting ends serving with a non-zero code, and shutdown stops vLLM, then Ray.
+ * The leader's engine runner: the composition root drives it like any other (gateway live at once,
+ * ready when vLLM answers /health). start() runs `ray start --head`, waits for every node, then
+ * spawns vLLM across the cluster; release() stops Ray once vLLM has stopped.
  */
-export async function runRayHead(settings: Settings, log: Logger, env: NodeJS.ProcessEnv, opts: RayOptions = {}): Promise<RayRunning> {
+export async function rayHeadRunner(settings: Settings, log: Logger, env: NodeJS.ProcessEnv, opts: RayOptions = {}): Promise<EngineRunner> {
   if (settings.engineUrl) throw new ConfigError('NIM_ENGINE_URL: not with --ray-head (the leader starts vLLM itself)');
   const rs = settings.ray;
   const enginePort = await freePort();
-  const gpusPerNode = await localGpus(rs, env);
+  const gpusPerNode = await localGpus(settings, env);
   let plan = planRayHead(settings, { enginePort, gpusPerNode, env });
   const rlog = log.child({ component: 'ray' });
-
-  log.info(`Ray head for ${rs.nodes} nodes: the gateway fronts vLLM on 127.0.0.1:${enginePort}, started once the cluster is complete`);
-  const serving = await serve({ ...settings, engineUrl: `http://127.0.0.1:${enginePort}` }, log, env);
-  let engine: EngineProcess | undefined;
   let rayStarted = false;
-  let stopping = false;
-  let resolveDone!: (code: number) => void;
-  const done = new Promise<number>((r) => (resolveDone = r));
-
-  const finish = async (reason: string, code: number): Promise<number> => {
-    if (stopping) return done;
-    stopping = true;
-    log.info(`leader stopping (${reason})`);
-    await serving.shutdown(reason);
-    if (engine) log.info(`vLLM stopped (exit ${await engine.stop(30_000)})`);
-    if (rayStarted) await rayStop(plan.ray.start.command, env, rlog);
-    resolveDone(code);
-    return code;
+  log.info(`Ray head for ${rs.nodes} nodes: the gateway fronts vLLM on 127.0.0.1:${enginePort}, started once the cluster is complete`);
+  return {
+    mode: 'ray-head',
+    url: `http://127.0.0.1:${enginePort}`,
+    healthPath: plan.engine.healthPath,
+    model: plan.model,
+    dialect: plan.engine.dialect,
+    kind: plan.engine.kind,
+    plan,
+    stopGraceMs: 30_000,
+    async start(stopped) {
+      const start = plan.ray.start;
+      log.info(`starting the Ray head: ${start.command} ${start.args.join(' ')}`);
+      const r = await runRay(start, env, rlog, 120_000);
+      if (r.code !== 0) throw new StartupError('cluster_failed', `ray start --head failed (exit ${r.code}): ${r.output.trim().split('\n').slice(-5).join(' | ')}`);
+      rayStarted = true;
+      const cluster = await waitForCluster(rs, env, rlog, { intervalMs: opts.pollIntervalMs, stopped, ray: start.command });
+      log.info(`Ray cluster ready: ${cluster.nodes} nodes${cluster.gpus !== undefined ? `, ${cluster.gpus} GPUs` : ''}`);
+      // Re-plan with what the cluster reports when neither the user nor nvidia-smi said how many GPUs a node has.
+      if (!rs.gpusPerNode && cluster.gpus && !settings.tensorParallelSize) {
+        const perNode = Math.max(1, Math.floor(cluster.gpus / cluster.nodes));
+        if (perNode !== gpusPerNode) plan = planRayHead(settings, { enginePort, gpusPerNode: perNode, env });
+      }
+      const { tp, pp } = plan.ray;
+      if (cluster.gpus !== undefined && tp * pp > cluster.gpus) {
+        throw new StartupError('cluster_failed', `tensor parallel ${tp} × pipeline parallel ${pp} needs ${tp * pp} GPUs; the Ray cluster has ${cluster.gpus}`);
+      }
+      if (stopped()) return undefined;
+      log.info({ command: plan.engine.command, args: plan.engine.args }, `starting vLLM over Ray (tp ${tp} × pp ${pp}) on 127.0.0.1:${enginePort}`);
+      const engine = spawnEngine(plan.engine, log);
+      log.info(`engine pid ${engine.pid}`);
+      return engine;
+    },
+    async release() {
+      if (rayStarted) await rayStop(plan.ray.start.command, env, rlog);
+    },
   };
-  // The gateway gave up (the engine never became healthy within NIM_ENGINE_START_TIMEOUT).
-  void serving.done.then((code) => finish('the gateway stopped', code === 0 ? 1 : code));
-
-  void (async () => {
-    const start = plan.ray.start;
-    log.info(`starting the Ray head: ${start.command} ${start.args.join(' ')}`);
-    const r = await runRay(start, env, rlog, 120_000);
-    if (r.code !== 0) throw new Error(`ray start --head failed (exit ${r.code}): ${r.output.trim().split('\n').slice(-5).join(' | ')}`);
-    rayStarted = true;
-    const cluster = await waitForCluster(rs, env, rlog, { intervalMs: opts.pollIntervalMs, stopped: () => stopping, ray: start.command });
-    log.info(`Ray cluster ready: ${cluster.nodes} nodes${cluster.gpus !== undefined ? `, ${cluster.gpus} GPUs` : ''}`);
-    // Re-plan with what the cluster reports when neither the user nor nvidia-smi said how many GPUs a node has.
-    if (!rs.gpusPerNode && cluster.gpus && !settings.tensorParallelSize) {
-      const perNode = Math.max(1, Math.floor(cluster.gpus / cluster.nodes));
-      if (perNode !== gpusPerNode) plan = planRayHead(settings, { enginePort, gpusPerNode: perNode, env });
-    }
-    const { tp, pp } = plan.ray;
-    if (cluster.gpus !== undefined && tp * pp > cluster.gpus) {
-      throw new Error(`tensor parallel ${tp} × pipeline parallel ${pp} needs ${tp * pp} GPUs; the Ray cluster has ${cluster.gpus}`);
-    }
-    if (stopping) return;
-    log.info({ command: plan.engine.command, args: plan.engine.args }, `starting vLLM over Ray (tp ${tp} × pp ${pp}) on 127.0.0.1:${enginePort}`);
-    engine = spawnEngine(plan.engine, log);
-    log.info(`engine pid ${engine.pid}`);
-    void engine.exited.then((code) => {
-      if (stopping) return;
-      log.error(`vLLM exited unexpectedly with code ${code}`);
-      void finish('vLLM exited', code === 0 ? 1 : code);
-    });
-  })().catch((err: unknown) => {
-    if (stopping) return;
-    log.error((err as Error).message);
-    void finish('start failed', 1);
-  });
-
-  return { done, shutdown: (reason) => finish(reason, 0) };
 }
 
 /**
@@ -365,23 +350,14 @@ export function runRayWorker(address: string, rs: RaySettings, log: Logger, env:
   };
 }
 
-/** `portico serve --ray-head | --ray-worker ADDRESS [--dry-run]`: returns the process exit code. */
-export async function rayMain(role: RayRole, settings: Settings, log: Logger, env: NodeJS.ProcessEnv, opts: { dryRun: boolean }): Promise<number> {
+/** `portico serve --ray-head | --ray-worker ADDRESS --dry-run`: the exact commands, as JSON. */
+export async function rayDryRun(role: RayRole, settings: Settings, env: NodeJS.ProcessEnv): Promise<string> {
   const rs = settings.ray;
-  if (opts.dryRun) {
-    if (role.role === 'worker') {
-      const start = rayStartCommand(role, rs, which('ray', env) ?? 'ray');
-      process.stdout.write(`${JSON.stringify({ ray: { role: 'worker', start } }, null, 2)}\n`);
-      return 0;
-    }
-    const plan = planRayHead(settings, { enginePort: 0, gpusPerNode: await localGpus(rs, env), env });
-    const { command, args, env: engineEnv } = plan.engine;
-    process.stdout.write(`${JSON.stringify({ profile: plan.profile, engine: { command, args, env: engineEnv }, ray: plan.ray }, null, 2)}\n`);
-    return 0;
+  if (role.role === 'worker') {
+    const start = rayStartCommand(role, rs, which('ray', env) ?? 'ray');
+    return `${JSON.stringify({ ray: { role: 'worker', start } }, null, 2)}\n`;
   }
-  const running = role.role === 'head' ? await runRayHead(settings, log, env) : runRayWorker(role.address, rs, log, env);
-  const onSignal = (sig: NodeJS.Signals) => void running.shutdown(sig);
-  process.once('SIGTERM', onSignal);
-  process.once('SIGINT', onSignal);
-  return running.done;
+  const plan = planRayHead(settings, { enginePort: 0, gpusPerNode: await localGpus(settings, env), env });
+  const { command, args, env: engineEnv } = plan.engine;
+  return `${JSON.stringify({ profile: plan.profile, engine: { command, args, env: engineEnv }, ray: plan.ray }, null, 2)}\n`;
 }

@@ -1,4 +1,4 @@
-// Several models on one machine (issue 15), as a pure function: a profile per model AND the GPUs
+// Several models on one machine, as a pure function: a profile per model AND the GPUs
 // each engine gets (CUDA_VISIBLE_DEVICES), so that all fit. Each model's profiles are judged and
 // ranked by select.ts's rules (evaluateProfile / compareEvaluations), against the GPUs still free.
 //

@@ -14,8 +14,8 @@
 // over vLLM (over llama.cpp), lower precision first, latency over throughput unless
 // NIM_PROFILE_PREFERENCE=throughput, then most GPUs for latency / fewest for throughput, then id.
 // LoRA profiles come first when NIM_PEFT_SOURCE is set and last otherwise.
-import { ConfigError, type Settings } from './config.js';
-import type { EngineKind } from './engines/types.js';
+import { ConfigError, type Settings } from '../core/config.js';
+import type { EngineKind } from '../core/engine.js';
 import { describeGpus, sameProduct, type GpuInfo } from './gpus.js';
 import { ENGINES, PRECISIONS, nimTags, type Manifest, type Precision, type Profile } from './manifest.js';
 
@@ -279,7 +279,7 @@ export function findProfile(manifest: Manifest, requested: string): Profile | un
 
 export class SelectionError extends ConfigError {
   constructor(message: string) {
-    super(message);
+    super(message, 'no_profile');
     this.name = 'SelectionError';
   }
 }

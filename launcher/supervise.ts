@@ -1,10 +1,15 @@
 // The engine child process: spawn, capture its output line by line, wait for health, stop it.
 import { execa, type ResultPromise } from 'execa';
 import { createInterface } from 'node:readline';
-import type { Logger } from './logger.js';
-import type { EngineCommand } from './engines/types.js';
-import type { Upstream } from '../gateway/upstream.js';
+import type { Logger } from '../core/logger.js';
+import { StartupError } from '../core/startup-errors.js';
+import type { EngineCommand } from '../core/engine.js';
 import { guardEngine } from './engine-guard.js';
+
+/** What the health checks need from a connection to the engine (the gateway's Upstream has it). */
+export interface HealthProbe {
+  getText(path: string, timeoutMs: number): Promise<{ status: number }>;
+}
 
 export interface EngineProcess {
   pid: number | undefined;
@@ -79,7 +84,7 @@ export class EngineExitedError extends Error {
  * loading a large model sees it is alive; fails fast if the engine exits; times out.
  */
 export async function waitHealthy(
-  upstream: Upstream,
+  upstream: HealthProbe,
   healthPath: string,
   opts: { timeoutMs: number; exited?: Promise<number>; log: Logger; intervalMs?: number },
 ): Promise<void> {
@@ -92,7 +97,7 @@ export async function waitHealthy(
     if (await isHealthy(upstream, healthPath)) return;
     const now = Date.now();
     if (now - started > opts.timeoutMs) {
-      throw new Error(`the engine did not become healthy within ${Math.round(opts.timeoutMs / 1000)} s (NIM_ENGINE_START_TIMEOUT)`);
+      throw new StartupError('engine_failed', `the engine did not become healthy within ${Math.round(opts.timeoutMs / 1000)} s (NIM_ENGINE_START_TIMEOUT)`);
     }
     if (now - lastLog >= 15_000) {
       lastLog = now;
@@ -102,7 +107,7 @@ export async function waitHealthy(
   }
 }
 
-export async function isHealthy(upstream: Upstream, healthPath: string): Promise<boolean> {
+export async function isHealthy(upstream: HealthProbe, healthPath: string): Promise<boolean> {
   try {
     const r = await upstream.getText(healthPath, 2000);
     return r.status === 200;

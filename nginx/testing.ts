@@ -8,7 +8,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort } from '../launcher/serve.js';
+import { freePort } from '../core/net.js';
 
 export { freePort };
 

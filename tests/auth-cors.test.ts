@@ -2,7 +2,7 @@
 // an allowed origin gets the CORS headers on answers and refusals alike, a refused one gets none.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KeyStore } from '../gateway/auth.js';
-import type { Settings } from '../launcher/config.js';
+import type { Settings } from '../core/config.js';
 import { json } from './helpers/json.js';
 import { isEnvelope, rig, type Rig } from './helpers/secure-app.js';
 

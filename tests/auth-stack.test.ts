@@ -11,6 +11,7 @@ import { Agent, fetch as undiciFetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_MODEL_NAME } from '../launcher/plan.js';
 import { startStack, type Stack } from './helpers/stack.js';
+import { until as poll } from './helpers/poll.js';
 
 const OLD = 'sk-stack-old-0123456789abcdef';
 const NEW = 'sk-stack-new-0123456789abcdef';
@@ -33,13 +34,7 @@ const post = (path: string, body: unknown, key?: string) =>
 const client = (key: string) =>
   new OpenAI({ baseURL: `${base}/v1`, apiKey: key, maxRetries: 0, fetch: undiciFetch as unknown as typeof fetch, fetchOptions: { dispatcher } as Record<string, unknown> });
 
-async function until(cond: () => Promise<boolean>, what: string): Promise<void> {
-  for (let i = 0; i < 300; i++) {
-    if (await cond()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}:\n${stack.output()}`);
-}
+const until = (cond: () => Promise<boolean>, what: string): Promise<void> => poll(cond, what, { withinMs: 30_000, detail: () => stack.output() });
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'portico-stack-auth-'));

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { LLAMA_SOURCE, patchSource, SOURCE_PATCHES } from '../scripts/build-engine.js';
+import { LLAMA_SOURCE, patchSource, SOURCE_PATCHES } from '../launcher/prepare/build-engine.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const read = (p: string) => readFileSync(join(ROOT, p), 'utf8');
@@ -134,14 +134,14 @@ describe('Dockerfile', () => {
     expect(build).toContain('-DLLAMA_USE_PREBUILT_UI=OFF'); // its default downloads a web UI
   });
 
-  it('builds llama.cpp from the same npm tarball (and integrity) as scripts/build-engine.ts', () => {
+  it('builds llama.cpp from the same npm tarball (and integrity) as launcher/prepare/build-engine.ts', () => {
     const argsOf = (s: Stage) => Object.fromEntries(body(s, 'ARG').map((a) => keyValue(a.args)));
     const a = argsOf(get('llama-build'));
     expect(a.LLAMA_NPM_PACKAGE).toBe(LLAMA_SOURCE.npmPackage);
     expect(a.LLAMA_NPM_INTEGRITY).toBe(LLAMA_SOURCE.integrity);
   });
 
-  it("patches the engine source as scripts/build-engine.ts does (no remote media downloads): the stage's sed gives patchSource's result", async () => {
+  it("patches the engine source as launcher/prepare/build-engine.ts does (no remote media downloads): the stage's sed gives patchSource's result", async () => {
     const build = body(get('llama-build'), 'RUN').map((r) => r.args).join(' ');
     const sed = /sed -i '[^']*' src\/tools\/server\/server-common\.cpp/.exec(build)?.[0];
     expect(sed).toBeDefined();

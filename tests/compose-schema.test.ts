@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import YAML from 'yaml';
-import { SETTING_NAMES } from '../launcher/config.js';
+import { SETTING_NAMES } from '../core/config.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const read = (p: string) => readFileSync(join(ROOT, p), 'utf8');
@@ -117,7 +117,7 @@ describe('compose.yaml', () => {
 });
 
 describe('.env.example', () => {
-  // Names the container reads besides the launcher's NIM_* settings (launcher/config.ts).
+  // Names the container reads besides the launcher's NIM_* settings (core/config.ts).
   const OTHERS = [
     'HF_TOKEN',
     'NGC_API_KEY',

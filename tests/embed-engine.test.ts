@@ -5,7 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureTinyEmbed, TINY_EMBED_DIM, TINY_EMBED_NAME, tinyEmbedServerArgs } from '../scripts/tiny-embed.js';
+import { ensureTinyEmbed, TINY_EMBED_DIM, TINY_EMBED_NAME, tinyEmbedServerArgs } from '../launcher/prepare/tiny-embed.js';
 import { startLlamaServer, type LlamaServer } from './helpers/llama-server.js';
 
 interface EmbeddingsBody {

@@ -4,9 +4,9 @@ import { execa } from 'execa';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { loadSettings } from '../launcher/config.js';
-import { ensureLlamaServer } from '../scripts/build-engine.js';
-import { ensureTinyModel } from '../scripts/tiny-model.js';
+import { loadSettings } from '../core/config.js';
+import { ensureLlamaServer } from '../launcher/prepare/build-engine.js';
+import { ensureTinyModel } from '../launcher/prepare/tiny-model.js';
 import { MARKER, waitNoLeftovers } from './helpers/leftovers.js';
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {

@@ -1,5 +1,5 @@
 // Simulations of GPU machines: a fake `nvidia-smi` and a fake `vllm` go first on PATH, and the real
-// CLI (dist/launcher/main.js) runs against them. The fake vllm records its argv and then runs the
+// CLI (dist/serve/main.js) runs against them. The fake vllm records its argv and then runs the
 // real llama-server with the equivalent arguments, so `portico serve` takes the whole GPU start
 // path (inventory → manifest → profile → vLLM argv → spawn → health → gateway) end to end.
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -120,7 +120,7 @@ describe('simulation: portico serve --dry-run on simulated GPU machines', () => 
 });
 
 describe('simulation: list-model-profiles on simulated GPU machines', () => {
-  const LIST = join(ROOT, 'dist', 'launcher', 'list-model-profiles.js');
+  const LIST = join(ROOT, 'dist', 'serve', 'list-model-profiles.js');
 
   it('simulation: 4× L4 — runnable (selected marked), low memory (with the max_model_len that fits), incompatible', async () => {
     const m = machine(Array.from({ length: 4 }, (_, i) => `${i}, NVIDIA L4, 0x27B810DE, 23034, 8.9`).join('\n'));

@@ -4,12 +4,13 @@ import { connect } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Admission } from '../gateway/admission.js';
 import { KeyStore } from '../gateway/auth.js';
-import { errorCounts } from '../gateway/errors.js';
+import { errorCounts } from '../core/errors.js';
 import { RateLimiter } from '../gateway/rate-limit.js';
 import { listen, type RunningServer } from '../gateway/server.js';
 import { chunk } from './helpers/fake-engine.js';
 import { json } from './helpers/json.js';
 import { isEnvelope, rig, sampleBody, type Rig } from './helpers/secure-app.js';
+import { until as poll } from './helpers/poll.js';
 
 let r: Rig;
 let server: RunningServer | undefined;
@@ -26,13 +27,7 @@ const KEY = 'sk-limits-test-key';
 const auth = { authorization: `Bearer ${KEY}` };
 const streamBody = JSON.stringify({ ...sampleBody('/v1/chat/completions'), stream: true });
 
-async function until(cond: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 400; i++) {
-    if (cond()) return;
-    await new Promise((res) => setTimeout(res, 10));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+const until = (cond: () => boolean, what: string): Promise<void> => poll(cond, what, { withinMs: 4000, everyMs: 10 });
 
 /** The engine holds every stream open after its first chunk until released. */
 function slowStreams() {

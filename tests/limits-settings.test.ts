@@ -1,6 +1,6 @@
-// The issue E settings: defaults, and one clear line naming a bad variable.
+// The limit and hardening settings: defaults, and one clear line naming a bad variable.
 import { describe, expect, it } from 'vitest';
-import { loadSettings } from '../launcher/config.js';
+import { loadSettings } from '../core/config.js';
 
 describe('auth / limits / CORS / TLS settings', () => {
   it('defaults', () => {

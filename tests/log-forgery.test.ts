@@ -2,7 +2,7 @@
 // escaped, so a request cannot add a line or an ANSI escape to the launcher's stdout.
 import { Writable } from 'node:stream';
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { createLogger, humanLine } from '../launcher/logger.js';
+import { createLogger, humanLine } from '../core/logger.js';
 import { listen, type RunningServer } from '../gateway/server.js';
 import { rig, type Rig } from './helpers/secure-app.js';
 

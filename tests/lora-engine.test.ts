@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { llamaCppLoraArgs, llamaCppLoraField, scanLlamaCppLoras, type LoraAdapter } from '../launcher/lora-llamacpp.js';
-import { f32, str, writeGGUF } from '../scripts/gguf-writer.js';
-import { TINY_LORA_NAMES, writeDemoLoras, writeTinyLora } from '../scripts/tiny-lora.js';
+import { f32, str, writeGGUF } from '../launcher/prepare/gguf-writer.js';
+import { TINY_LORA_NAMES, writeDemoLoras, writeTinyLora } from '../launcher/prepare/tiny-lora.js';
 import { startLlamaServer, type LlamaServer } from './helpers/llama-server.js';
 
 const [A, B] = TINY_LORA_NAMES;

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { png, dataUri } from '../gateway/media/test-images.js';
 import { ffmpegMake, H264, sine, testsrc } from '../gateway/media/test-media.js';
 import { startServer, type TestServer } from '../gateway/media/test-server.js';
-import { TINY_IMAGE_PROMPT_TOKEN_DELTA } from '../scripts/tiny-model.js';
+import { TINY_IMAGE_PROMPT_TOKEN_DELTA } from '../launcher/prepare/tiny-model.js';
 import { DEMO_MODEL_NAME } from '../launcher/plan.js';
 import { startStack, type Stack } from './helpers/stack.js';
 

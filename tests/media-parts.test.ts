@@ -9,7 +9,7 @@ import { createMediaNormalizer, type MediaMetrics, type MediaNormalizer } from '
 import { mediaProcessors } from '../gateway/media/processors.js';
 import { ffmpegMake, H264, sine, testsrc } from '../gateway/media/test-media.js';
 import { startServer, type TestServer } from '../gateway/media/test-server.js';
-import { loadSettings, type Settings } from '../launcher/config.js';
+import { loadSettings, type Settings } from '../core/config.js';
 import { completion, fakeEngine, type FakeEngine } from './helpers/fake-engine.js';
 
 type Policy = Settings['media'];

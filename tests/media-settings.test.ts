@@ -1,6 +1,6 @@
 // The issue 11 media settings (video, audio, resize): defaults, parsing, one clear line for a bad value.
 import { describe, expect, it } from 'vitest';
-import { loadSettings } from '../launcher/config.js';
+import { loadSettings } from '../core/config.js';
 
 describe('video / audio / resize settings', () => {
   it('defaults: caps on, resizing off, 8 frames per video', () => {

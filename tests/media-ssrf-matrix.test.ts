@@ -12,7 +12,7 @@ import { mediaProcessors } from '../gateway/media/processors.js';
 import { PARTS, type PartRow } from '../gateway/media/parts.js';
 import { png } from '../gateway/media/test-images.js';
 import { loopbackOnlyConnector, startServer, type TestServer } from '../gateway/media/test-server.js';
-import { loadSettings, type Settings } from '../launcher/config.js';
+import { loadSettings, type Settings } from '../core/config.js';
 import { completion, fakeEngine, type FakeEngine } from './helpers/fake-engine.js';
 
 const MODEL = { id: 'test-model', root: '/m', maxModelLen: 4096 };

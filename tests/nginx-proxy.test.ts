@@ -15,6 +15,7 @@ import { freePort, startNginx, type RunningNginx } from '../nginx/testing.js';
 import { chunk, fakeEngine, type FakeEngine } from './helpers/fake-engine.js';
 import { startStack, type Stack } from './helpers/stack.js';
 import { readRest } from './helpers/json.js';
+import { until } from './helpers/poll.js';
 
 const LIMIT = 64 * 1024;
 
@@ -22,13 +23,7 @@ async function json(res: Response): Promise<{ error?: Record<string, unknown> } 
   return (await res.json()) as { error?: Record<string, unknown> } & Record<string, unknown>;
 }
 
-async function waitFor(check: () => Promise<boolean>, what: string, tries = 600): Promise<void> {
-  for (let i = 0; i < tries; i++) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+const waitFor = (check: () => Promise<boolean>, what: string, tries = 600): Promise<void> => until(check, what, { withinMs: tries * 100 });
 
 describe('nginx in front of the real stack', () => {
   let nginx: RunningNginx;

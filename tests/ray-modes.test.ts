@@ -7,11 +7,13 @@ import { Writable } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { loadSettings } from '../launcher/config.js';
-import { createLogger } from '../launcher/logger.js';
-import { main } from '../launcher/main.js';
-import { headAddress, parseRayStatus, rayStartCommand, runRayHead, runRayWorker } from '../launcher/ray.js';
+import { loadSettings } from '../core/config.js';
+import { createLogger } from '../core/logger.js';
+import { main } from '../serve/main.js';
+import { runRayHead } from '../serve/serve.js';
+import { headAddress, parseRayStatus, rayStartCommand, runRayWorker } from '../launcher/ray.js';
 import { freePort } from '../nginx/testing.js';
+import { until } from './helpers/poll.js';
 
 // `ray status` as Ray 2.x prints it (node ids shortened).
 const RAY_STATUS_2_NODES = `======== Autoscaler status: 2026-11-22 00:00:00.000000 ========
@@ -243,13 +245,8 @@ describe('the start path against the simulation', () => {
     return { log: createLogger({ logLevel: 'info', jsonlLogging: false }, sink), text: () => out };
   };
 
-  async function waitReady(url: string, log: () => string): Promise<void> {
-    for (let i = 0; i < 200; i++) {
-      if (await fetch(`${url}/v1/health/ready`).then((r) => r.status === 200, () => false)) return;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error(`the leader never became ready:\n${log()}`);
-  }
+  const waitReady = (url: string, log: () => string): Promise<void> =>
+    until(() => fetch(`${url}/v1/health/ready`).then((r) => r.status === 200), 'the leader to become ready', { withinMs: 10_000, everyMs: 50, detail: log });
 
   it('leader: ray start --head, waits for the workers, runs vLLM over Ray, serves; shutdown stops vLLM then Ray', async () => {
     rmSync(record, { force: true });

@@ -2,8 +2,8 @@
 // the two fresh-machine commands are the ones package.json and .ci/run really use.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { SETTING_NAMES } from '../launcher/config.js';
-import { ERRORS } from '../gateway/errors.js';
+import { SETTING_NAMES } from '../core/config.js';
+import { ERRORS } from '../core/errors.js';
 import { partTableMarkdown } from '../gateway/media/parts.js';
 import { ROOT } from './helpers/stack.js';
 

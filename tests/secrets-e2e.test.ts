@@ -2,7 +2,7 @@
 // redacted in /v1/models `root`, /v1/metadata, /v1/manifest and the start-up log; an engine's error
 // message loses bearer tokens and key-shaped strings.
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { redactEngineMessage } from '../gateway/errors.js';
+import { redactEngineMessage } from '../core/errors.js';
 import { fakeEngine, type FakeEngine } from './helpers/fake-engine.js';
 import { startStack, type Stack } from './helpers/stack.js';
 

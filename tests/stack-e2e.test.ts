@@ -4,7 +4,7 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { png, dataUri } from '../gateway/media/test-images.js';
 import { startServer } from '../gateway/media/test-server.js';
-import { TINY_IMAGE_PROMPT_TOKEN_DELTA } from '../scripts/tiny-model.js';
+import { TINY_IMAGE_PROMPT_TOKEN_DELTA } from '../launcher/prepare/tiny-model.js';
 import { DEMO_MODEL_NAME } from '../launcher/plan.js';
 import { json, type ModelList, type RenderResponse, type TokenizeResult } from './helpers/json.js';
 import { startStack, type Stack } from './helpers/stack.js';

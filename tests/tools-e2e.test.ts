@@ -229,7 +229,10 @@ describe('reasoning and nvext on the CPU stack', () => {
   }, 60_000);
 
   it('nvext.guided_choice becomes a llama.cpp grammar: the answer is one of the choices', async () => {
-    const r = (await (await fetch(`${stack.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: MODEL, messages: user('Pick'), max_tokens: 16, nvext: { guided_choice: ['red', 'green', 'blue'], top_k: 3 } }) })).json()) as { choices: { message: { content: string } }[] };
+    const res = await fetch(`${stack.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: MODEL, messages: user('Pick'), max_tokens: 16, nvext: { guided_choice: ['red', 'green', 'blue'], top_k: 3 } }) });
+    const text = await res.text();
+    expect(res.status, text).toBe(200);
+    const r = JSON.parse(text) as { choices: { message: { content: string } }[] };
     expect(['red', 'green', 'blue']).toContain(r.choices[0]!.message.content);
   }, 60_000);
 });

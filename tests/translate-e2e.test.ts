@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dataUri, png } from '../gateway/media/test-images.js';
 import { startServer } from '../gateway/media/test-server.js';
 import { DEMO_MODEL_NAME } from '../launcher/plan.js';
-import { TINY_IMAGE_PROMPT_TOKEN_DELTA } from '../scripts/tiny-model.js';
+import { TINY_IMAGE_PROMPT_TOKEN_DELTA } from '../launcher/prepare/tiny-model.js';
 import { startStack, type Stack } from './helpers/stack.js';
 
 const MODEL = DEMO_MODEL_NAME;

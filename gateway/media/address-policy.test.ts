@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { Settings } from '../../launcher/config.js';
+import type { Settings } from '../../core/config.js';
 import { addressRefusal, checkUrl, hostAllowed } from './address-policy.js';
 import { MediaRefusal } from './refusal.js';
 

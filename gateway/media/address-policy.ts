@@ -4,10 +4,9 @@
 // so every special range it knows (and any it learns later) is refused without a list here.
 import { isIP } from 'node:net';
 import ipaddr from 'ipaddr.js';
-import type { Settings } from '../../launcher/config.js';
+import type { MediaPolicy } from './policy.js';
 import { blocked } from './refusal.js';
 
-type MediaPolicy = Settings['media'];
 
 /** Ports fetched from when private networks are not allowed (cross-protocol SSRF otherwise). */
 export const DEFAULT_ALLOWED_PORTS: readonly number[] = [80, 443, 8080, 8443];

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { Settings } from '../../launcher/config.js';
+import type { Settings } from '../../core/config.js';
 import { createSafeFetcher, type ResolvedAddress, type SafeFetchDeps, type SafeFetcher } from './fetch.js';
 import { MediaRefusal } from './refusal.js';
 import { png } from './test-images.js';

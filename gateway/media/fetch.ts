@@ -8,11 +8,10 @@ import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { Agent, buildConnector, request } from 'undici';
 import type { Dispatcher } from 'undici';
-import type { Settings } from '../../launcher/config.js';
+import type { MediaPolicy } from './policy.js';
 import { addressRefusal, checkUrl, type UrlRules } from './address-policy.js';
 import { MediaRefusal, blocked, fetchFailed, tooLarge } from './refusal.js';
 
-type MediaPolicy = Settings['media'];
 
 export type ResolvedAddress = { address: string; family: 4 | 6 };
 export type Resolver = (host: string) => Promise<ResolvedAddress[]>;

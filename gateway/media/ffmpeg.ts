@@ -7,7 +7,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa, type ExecaError } from 'execa';
-import { PorticoError, redactEngineMessage } from '../errors.js';
+import { PorticoError, redactEngineMessage } from '../../core/errors.js';
 import type { MediaRefusal } from './refusal.js';
 
 export interface RunOptions {

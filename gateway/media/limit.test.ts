@@ -57,3 +57,44 @@ describe('createLimiter', () => {
     await expect(limit.run(async () => 1, AbortSignal.abort(new Error('already')))).rejects.toThrow('already');
   });
 });
+
+describe('createLimiter: fair shares and bounded waits (issue 12, item 7)', () => {
+  it("a freed slot goes to the owners in turn: another owner's one task does not wait behind one owner's many", async () => {
+    const limit = createLimiter(1);
+    const gates = Array.from({ length: 5 }, deferred);
+    const order: string[] = [];
+    const hold = limit.run(() => gates[0]!.promise, undefined, { owner: 'A' });
+    const many = [1, 2, 3].map((i) => limit.run(async () => { order.push(`A${i}`); await gates[i]!.promise; }, undefined, { owner: 'A' }));
+    const one = limit.run(async () => { order.push('B1'); await gates[4]!.promise; }, undefined, { owner: 'B' });
+    expect(limit.waiting).toBe(4);
+    gates[0]!.resolve();
+    await hold;
+    await new Promise((r) => setImmediate(r));
+    // A had the slot; B is next in turn, before A's other waiters.
+    expect(order).toEqual(['B1']);
+    gates[4]!.resolve();
+    await one;
+    await new Promise((r) => setImmediate(r));
+    expect(order).toEqual(['B1', 'A1']);
+    for (const g of gates) g.resolve();
+    await Promise.all(many);
+    expect(order).toEqual(['B1', 'A1', 'A2', 'A3']);
+    expect([limit.active, limit.waiting]).toEqual([0, 0]);
+  });
+
+  it('a waiter leaves after maxWaitMs with its own error, and never runs', async () => {
+    const limit = createLimiter(1);
+    const gate = deferred();
+    const first = limit.run(() => gate.promise);
+    let ran = false;
+    const t0 = performance.now();
+    const late = limit.run(async () => { ran = true; }, undefined, { maxWaitMs: 50, waitError: () => new Error('fetch deadline while queued') });
+    await expect(late).rejects.toThrow('fetch deadline while queued');
+    expect(performance.now() - t0).toBeLessThan(5000);
+    expect(limit.waiting).toBe(0);
+    gate.resolve();
+    await first;
+    expect(ran).toBe(false);
+    expect([limit.active, limit.waiting]).toEqual([0, 0]);
+  });
+});

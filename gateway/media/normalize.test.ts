@@ -1,8 +1,8 @@
 // Loopback only: positive cases use allowPrivateNetworks; refusals assert the server saw nothing.
 import type { ServerResponse } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Settings } from '../../launcher/config.js';
-import { PorticoError } from '../errors.js';
+import type { Settings } from '../../core/config.js';
+import { PorticoError } from '../../core/errors.js';
 import { createMediaNormalizer, hasMedia, type MediaDeps, type MediaMetrics, type MediaNormalizer } from './normalize.js';
 import { bmp, dataUri, gif, jpeg, png, pngBomb } from './test-images.js';
 import { startServer, type TestServer } from './test-server.js';

@@ -9,8 +9,8 @@
 // modalities and counts before any fetch, fetch/validate in parallel under a per-request and a
 // process-wide bound, and only then mutate the body, so a refused request is left as it came.
 // Image URL fetches go through an LRU cache and are shared between concurrent requests.
-import type { Settings } from '../../launcher/config.js';
-import { PorticoError, type ErrorCode } from '../errors.js';
+import type { MediaPolicy } from './policy.js';
+import { PorticoError, type ErrorCode } from '../../core/errors.js';
 import { ByteLru, ttlFromCacheControl } from './cache.js';
 import { createSafeFetcher, type SafeFetchDeps, type SafeFetcher } from './fetch.js';
 import { createLimiter } from './limit.js';
@@ -18,9 +18,8 @@ import { locate, partRow, type MediaKind, type PartRow } from './parts.js';
 import { MediaRefusal, invalidImage } from './refusal.js';
 import { inspectBase64, inspectImage, parseDataUri, strictBase64Length, type ImageMime } from './sniff.js';
 
-type MediaPolicy = Settings['media'];
 
-/** Hooks for gateway metrics (issue D). `reason` is a RefusalReason: a small fixed label set. */
+/** Hooks for gateway metrics. `reason` is a RefusalReason: a small fixed label set. */
 export interface MediaMetrics {
   /** One network fetch (redirects included), its duration, and the bytes received. */
   fetch(outcome: 'ok' | 'error', seconds: number, bytes: number, kind?: MediaKind): void;
@@ -76,6 +75,8 @@ export interface MediaTarget {
 export interface NormalizeOptions extends MediaTarget {
   /** Body fields holding message lists: the route table's `media` (default ['messages']). */
   sites?: readonly string[] | undefined;
+  /** Whose fetches these are (e.g. the API key): fetch slots are shared fairly between owners. Default: this request. */
+  owner?: unknown;
 }
 
 export interface MediaNormalizer {
@@ -158,6 +159,12 @@ export function createMediaNormalizer(policy: MediaPolicy, deps: MediaDeps = {})
   const inflight = new Map<string, SharedFetch>();
   const network = createLimiter(deps.globalConcurrency ?? 16);
   const perRequest = Math.max(1, deps.perRequestConcurrency ?? 4);
+
+  const slotOptions = (opts: NormalizeOptions) => ({
+    owner: opts.owner,
+    maxWaitMs: policy.fetchTimeoutMs,
+    waitError: () => new MediaRefusal('image_fetch_failed', 'timeout', `no fetch slot free within ${policy.fetchTimeoutMs} ms (the fetch deadline)`),
+  });
 
   function refuse(err: MediaRefusal, param: string, kind: MediaKind): PorticoError {
     metrics.refusal(err.reason, kind);
@@ -244,7 +251,7 @@ export function createMediaNormalizer(policy: MediaPolicy, deps: MediaDeps = {})
   }
 
   /** Bytes of a data: URI or an http(s) URL (fetched safely), or for audio plain base64. */
-  async function load(job: Job, signal: AbortSignal): Promise<{ bytes: Buffer; base64?: string; declared?: string }> {
+  async function load(job: Job, signal: AbortSignal, opts: NormalizeOptions): Promise<{ bytes: Buffer; base64?: string; declared?: string }> {
     const raw = job.raw;
     if (/^data:/i.test(raw)) {
       const { base64, header } = parseDataUri(raw, maxBytesOf(job.kind));
@@ -259,7 +266,7 @@ export function createMediaNormalizer(policy: MediaPolicy, deps: MediaDeps = {})
     const url = parseUrl(raw, job.type);
     const started = performance.now();
     try {
-      const fetched = await network.run(() => fetcherFor(job.kind).fetch(url, signal), signal);
+      const fetched = await network.run(() => fetcherFor(job.kind).fetch(url, signal), signal, slotOptions(opts));
       metrics.fetch('ok', (performance.now() - started) / 1000, fetched.bytes.length, job.kind);
       return { bytes: fetched.bytes };
     } catch (err) {
@@ -272,7 +279,7 @@ export function createMediaNormalizer(policy: MediaPolicy, deps: MediaDeps = {})
   async function resolveJob(job: Job, signal: AbortSignal, opts: NormalizeOptions): Promise<Resolved> {
     signal.throwIfAborted();
     if (job.kind === 'image') return { kind: 'image', uri: await resolveImage(job.raw, signal, opts) };
-    const { bytes, base64, declared } = await load(job, signal);
+    const { bytes, base64, declared } = await load(job, signal, opts);
     if (job.kind === 'audio') {
       const { format } = await proc.probeAudio!(bytes, signal);
       // llama.cpp decodes WAV, MP3 and FLAC (miniaudio): Ogg becomes WAV for it.
@@ -301,7 +308,7 @@ export function createMediaNormalizer(policy: MediaPolicy, deps: MediaDeps = {})
       info = await inspectBase64(base64, policy.maxPixels);
       uri = `data:${info.mime};base64,${base64}`;
     } else {
-      uri = await loadUrl(parseUrl(raw, 'image_url'), signal);
+      uri = await loadUrl(parseUrl(raw, 'image_url'), signal, opts);
       info = await inspectBase64(uri.slice(uri.indexOf(',') + 1), policy.maxPixels);
     }
     const accept = opts.engine === 'llamacpp' ? STB_IMAGES : ALL_IMAGES;
@@ -326,7 +333,7 @@ export function createMediaNormalizer(policy: MediaPolicy, deps: MediaDeps = {})
     }
   }
 
-  function loadUrl(url: URL, signal: AbortSignal): Promise<string> {
+  function loadUrl(url: URL, signal: AbortSignal, opts: NormalizeOptions): Promise<string> {
     url.hash = ''; // never sent to the server, so not part of the identity
     const key = url.href;
     const hit = cache.get(key);
@@ -337,7 +344,7 @@ export function createMediaNormalizer(policy: MediaPolicy, deps: MediaDeps = {})
     let shared = inflight.get(key);
     if (shared) metrics.cacheHit();
     else {
-      shared = new SharedFetch((s) => network.run(() => fetchImage(url, key, s), s));
+      shared = new SharedFetch((s) => network.run(() => fetchImage(url, key, s), s, slotOptions(opts)));
       inflight.set(key, shared);
       const current = shared;
       current.settled.then(() => {
@@ -370,6 +377,8 @@ export function createMediaNormalizer(policy: MediaPolicy, deps: MediaDeps = {})
   async function normalize(body: Record<string, unknown>, signal?: AbortSignal, opts: NormalizeOptions = {}): Promise<boolean> {
     if (!hasMedia(body, opts.sites)) return false;
     const { jobs, texts } = collect(body, opts);
+    // Fetch slots are shared in turn between owners; a request waits for one at most its fetch deadline.
+    opts = { ...opts, owner: opts.owner ?? Symbol('request') };
     admit(jobs, opts);
     // One controller per request: the client going away, or the first refusal, stops the rest.
     const ctl = new AbortController();

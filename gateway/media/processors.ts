@@ -1,15 +1,15 @@
 // The media step's processing modules (video.ts, audio.ts, image-transform.ts: ffprobe/ffmpeg and
 // sharp), bound to the media settings. normalize.ts takes them as an injected dependency so its
 // walk over the part table can be tested alone; serve.ts passes these.
-import type { Settings } from '../../launcher/config.js';
 import { probeAudio, toWav } from './audio.js';
 import { prepareImage } from './image-transform.js';
 import type { MediaProcessors } from './normalize.js';
+import type { MediaPolicy } from './policy.js';
 import { probeVideo, sampleFrames } from './video.js';
 
 const buf = (b: Uint8Array): Buffer => (Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 
-export function mediaProcessors(policy: Partial<Settings['media']> = {}): MediaProcessors {
+export function mediaProcessors(policy: Partial<MediaPolicy> = {}): MediaProcessors {
   const video = (signal: AbortSignal) => ({
     maxDurationS: policy.maxVideoSeconds ?? 300,
     maxFrames: policy.maxVideoFrames ?? 18_000,

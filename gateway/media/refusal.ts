@@ -1,7 +1,7 @@
 // The media code refuses an image deep inside fetch/sniff, where the request path of the part
 // (`messages[0].content[1].image_url.url`) is unknown. It throws a MediaRefusal; normalize.ts turns
 // it into a PorticoError carrying that path as `param`, and counts it by `reason`.
-import { PorticoError } from '../errors.js';
+import { PorticoError } from '../../core/errors.js';
 
 export type MediaErrorCode =
   | 'invalid_image'

@@ -2,7 +2,7 @@
 // stream, checked by @anthropic-ai/sdk's own stream helper (fed through a custom fetch).
 import Anthropic from '@anthropic-ai/sdk';
 import { describe, expect, it } from 'vitest';
-import { PorticoError } from '../errors.js';
+import { PorticoError } from '../../core/errors.js';
 import { translateChatStream, type ChatChunk } from './chat-stream.js';
 import { anthropicError, chatToMessage, countTokensRequest, countTokensToChat, messagesRequest, messagesToChat, MessagesStream, type MessagesRequest } from './messages.js';
 import { chunk, parseEvents, readAll, sseBytes, streamOf, textChunks, toolChunks } from './test-chunks.js';

@@ -3,7 +3,7 @@
 // translation. The request becomes a chat request; the chat answer (JSON or SSE chunks) becomes a
 // Message or Anthropic's event stream. Errors on these routes use Anthropic's shape. Pure code.
 import { z } from 'zod';
-import { PorticoError } from '../errors.js';
+import { PorticoError } from '../../core/errors.js';
 import { sseEvent, type ChatChunk, type ChatUsage, type EventTranslator, type StreamFailure } from './chat-stream.js';
 import { newId } from './ids.js';
 

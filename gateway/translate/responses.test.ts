@@ -2,7 +2,7 @@
 // event stream, checked by the openai SDK's own stream helpers (fed through a custom fetch).
 import OpenAI from 'openai';
 import { describe, expect, it } from 'vitest';
-import { PorticoError } from '../errors.js';
+import { PorticoError } from '../../core/errors.js';
 import { translateChatStream } from './chat-stream.js';
 import { chatToResponse, nativeImageView, responsesRequest, responsesToChat, ResponsesStream, type ResponsesRequest } from './responses.js';
 import { chunk, parseEvents, readAll, sseBytes, streamOf, textChunks, toolChunks } from './test-chunks.js';

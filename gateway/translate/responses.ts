@@ -6,7 +6,7 @@
 // references are refused with a 400 naming the field; `store: true` is accepted and answered with
 // `store: false` (nothing is kept), and GET /v1/responses/{id} answers 404 `response_not_stored`.
 import { z } from 'zod';
-import { PorticoError } from '../errors.js';
+import { PorticoError } from '../../core/errors.js';
 import { sseEvent, type ChatChunk, type ChatUsage, type EventTranslator, type StreamFailure } from './chat-stream.js';
 import { newId } from './ids.js';
 

@@ -4,9 +4,9 @@
 // (callEngine), so auth, admission, rate limits, the media guard, metrics, the access log and the
 // overhead header apply exactly as on /v1/chat/completions.
 import type { Context } from 'hono';
-import type { EngineDialect } from '../../launcher/engines/types.js';
+import type { EngineDialect } from '../../core/engine.js';
 import type { EngineAnswer, EngineCallOptions, RouteSpec } from '../app.js';
-import { PorticoError } from '../errors.js';
+import { PorticoError } from '../../core/errors.js';
 import { parseBody } from '../schemas.js';
 import { SSE_HEADERS } from '../sse.js';
 import { translateChatStream, type EventTranslator } from './chat-stream.js';

@@ -1,5 +1,5 @@
 // llama.cpp's llama-server: the CPU engine. Pure: inputs → argv.
-import type { ChatFeatures, EngineCommand } from './types.js';
+import type { ChatFeatures, EngineCommand } from '../../core/engine.js';
 
 export interface LlamaCppInput {
   binary: string;

@@ -11,7 +11,7 @@
 // `return_perf_metrics: true` in that YAML; no /tokenize, /detokenize or render routes (the
 // gateway's trtllm dialect answers 501).
 import { stringify as toYaml } from 'yaml';
-import type { EngineCommand, GpuEngineInput } from './types.js';
+import type { EngineCommand, GpuEngineInput } from '../../core/engine.js';
 
 /** trtllm-serve 1.3.0rc3's click.Choice values (ToolParserFactory / ReasoningParserFactory). */
 export const TRTLLM_TOOL_PARSERS = ['qwen3', 'qwen3_coder', 'kimi_k2', 'deepseek_v3', 'deepseek_v31', 'deepseek_v32'] as const;

@@ -1,7 +1,7 @@
 // vLLM's OpenAI server (`vllm serve`, v0.11.0: the Dockerfile's image). Pure: inputs → argv.
 // Health: GET /health answers 200 once the model is loaded (the HTTP server only starts listening
 // after that). Every flag here is checked against v0.11.0's parser by tests/engine-argv.test.ts.
-import type { EngineCommand, GpuEngineInput } from './types.js';
+import type { EngineCommand, GpuEngineInput } from '../../core/engine.js';
 import type { Precision } from '../manifest.js';
 
 export interface VllmInput extends GpuEngineInput {

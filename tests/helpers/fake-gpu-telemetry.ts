@@ -1,9 +1,9 @@
-// A fake `nvidia-smi` for GPU telemetry tests: answers launcher/gpu-metrics.ts's poll query with
+// A fake `nvidia-smi` for GPU telemetry tests: answers serve/gpu-metrics.ts's poll query with
 // fixed CSV (editable through `setCsv`), fails on anything else. Put `dir` first on PATH.
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GPU_POLL_QUERY } from '../../launcher/gpu-metrics.js';
+import { GPU_POLL_QUERY } from '../../serve/gpu-metrics.js';
 
 export const POLL_CSV = `0, GPU-5d5ba0d6-aaaa, NVIDIA H100 80GB HBM3, 37, 40960, 81559, 312.45, 700.00
 1, GPU-77777777-bbbb, NVIDIA A100-SXM4-40GB, [N/A], 1024, 40960, [Not Supported], 400.00

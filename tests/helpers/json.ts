@@ -3,7 +3,7 @@
 // assertions that follow are the check (reading `.error.code` of a body without `error` throws).
 import type { modelCard } from '../../gateway/app.js';
 import type { TokenizeResult } from '../../gateway/dialect.js';
-import type { ErrorEnvelope } from '../../gateway/errors.js';
+import type { ErrorEnvelope } from '../../core/errors.js';
 
 export type { ErrorEnvelope, TokenizeResult };
 

@@ -2,7 +2,7 @@
 // on a free loopback port: for tests that prove engine facts the launcher will rely on.
 import { execa, type ResultPromise } from 'execa';
 import { inject } from 'vitest';
-import { freePort } from '../../launcher/serve.js';
+import { freePort } from '../../core/net.js';
 
 export interface LlamaServer {
   url: string;

@@ -6,6 +6,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { DEMO_MODEL_NAME } from '../../launcher/plan.js';
 import { dataUri, png } from '../../gateway/media/test-images.js';
+import { until as poll } from './poll.js';
 
 export const MODEL = DEMO_MODEL_NAME;
 
@@ -157,15 +158,8 @@ export const sumFamily = (text: string, family: string, labels: string[] = []): 
     .filter((l) => (l.startsWith(`${family}{`) || l.startsWith(`${family} `)) && labels.every((x) => l.includes(x)))
     .reduce((a, l) => a + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
 
-/** Poll `probe` until it returns true, at most `ms`; the failure names what was awaited. */
-export async function until(probe: () => Promise<boolean> | boolean, what: string, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms;
-  for (;;) {
-    if (await Promise.resolve(probe()).catch(() => false)) return;
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+/** Poll `probe` until it returns true, at most `ms` (tests/helpers/poll.ts). */
+export const until = (probe: () => Promise<boolean> | boolean, what: string, ms = 15_000): Promise<void> => poll(probe, what, { withinMs: ms });
 
 /** llama-server's /slots: is any slot still generating? */
 export async function busySlots(enginePort: number): Promise<number> {

@@ -4,7 +4,7 @@ import { execa, type ResultPromise } from 'execa';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '../../launcher/serve.js';
+import { freePort } from '../../core/net.js';
 
 export const PROMETHEUS_HINT = 'needs Debian\'s prometheus package (promtool, prometheus): apt-get install -y prometheus (.ci/run does)';
 

@@ -1,14 +1,14 @@
-// Starts the real stack (`node dist/launcher/main.js serve`: launcher + gateway + llama-server)
+// Starts the real stack (`node dist/serve/main.js serve`: launcher + gateway + llama-server)
 // on loopback ports, for cross-process tests.
 import { execa, type ResultPromise } from 'execa';
 import { fileURLToPath } from 'node:url';
 import { inject } from 'vitest';
-import { freePort } from '../../launcher/serve.js';
+import { freePort } from '../../core/net.js';
 
 export { freePort };
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-export const CLI = `${ROOT}dist/launcher/main.js`;
+export const CLI = `${ROOT}dist/serve/main.js`;
 
 export interface Stack {
   url: string;

@@ -2,14 +2,14 @@
 // start from the launch plan: the manifest the profile came from (its YAML text and license), the
 // selected profile, the engine. Models without a manifest file get a synthesized manifest, and a
 // license found next to the weights or an explicit "no license information" text.
-import { redactUrl } from './redact-url.js';
+import { redactUrl } from '../launcher/redact-url.js';
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import YAML from 'yaml';
 import type { ManagementInfo } from '../gateway/management.js';
-import type { Settings } from './config.js';
-import type { EngineCommand, ServedModel } from './engines/types.js';
-import { loadManifest, repoRoot, type License, type Manifest } from './manifest.js';
+import type { Settings } from '../core/config.js';
+import type { EngineCommand, ServedModel } from '../core/engine.js';
+import { loadManifest, repoRoot, type License, type Manifest } from '../launcher/manifest.js';
 
 /** portico's version, from its package.json. */
 export function porticoRelease(): string {

@@ -1,15 +1,18 @@
-// The start path, as one straight line:
-// settings → plan (profile, engine argv) → gateway listens (live) → spawn engine → health → ready.
-import { createServer } from 'node:net';
-import type { Settings } from './config.js';
-import type { Logger } from './logger.js';
-import { planLaunch } from './plan.js';
-import { spawnEngine, waitHealthy, isHealthy, EngineExitedError, type EngineProcess } from './supervise.js';
-import type { EngineDialect, EngineKind, ServedModel } from './engines/types.js';
+// The composition root, the one place that knows both the launcher and the gateway. The start
+// path as one straight line, the same for a local engine, vLLM over Ray and NIM_ENGINE_URL:
+// settings → runner (plan, prepare) → gateway listens (live) → runner.start → health → ready
+// → (signal or engine exit) drain → stop the engine → runner.release.
+import type { Settings } from '../core/config.js';
+import type { Logger } from '../core/logger.js';
+import { StartupError, startupFailure } from '../core/startup-errors.js';
+import { rayHeadRunner, type RayOptions } from '../launcher/ray.js';
+import { externalRunner, localRunner, type EngineRunner } from '../launcher/runner.js';
+import { waitHealthy, isHealthy, EngineExitedError } from '../launcher/supervise.js';
+import type { EngineDialect, EngineKind, ServedModel } from '../core/engine.js';
 import { createApp, type Readiness } from '../gateway/app.js';
 import { listen, type RunningServer } from '../gateway/server.js';
 import { Upstream } from '../gateway/upstream.js';
-import { PorticoError } from '../gateway/errors.js';
+import { PorticoError } from '../core/errors.js';
 import { KeyStore } from '../gateway/auth.js';
 import { tlsContextOptions, tlsServerOptions } from '../gateway/tls.js';
 import { Metrics, engineMetricsPath } from '../gateway/metrics.js';
@@ -18,35 +21,32 @@ import { startGpuPoller } from './gpu-metrics.js';
 import { createMediaNormalizer, type Modalities } from '../gateway/media/normalize.js';
 import { engineModalities } from '../gateway/media/modalities.js';
 import { mediaProcessors } from '../gateway/media/processors.js';
-import { redactUrl } from './redact-url.js';
 
 const NOT_READY_WINDOW_MS = 1000;
 
 export interface Serving {
   server: RunningServer;
-  engine: EngineProcess | undefined;
   /** Resolves with the process exit code once serving has ended (engine died or shutdown). */
   done: Promise<number>;
   shutdown(reason: string): Promise<number>;
 }
 
-export async function serve(settings: Settings, log: Logger, env: NodeJS.ProcessEnv): Promise<Serving> {
-  const external = settings.engineUrl !== undefined;
-  const enginePort = external ? 0 : await freePort();
-  const plan = external ? undefined : await planLaunch(settings, { enginePort, dryRun: false, log: (l) => log.info(l), env });
+export async function serve(settings: Settings, log: Logger, env: NodeJS.ProcessEnv, given?: EngineRunner): Promise<Serving> {
+  // API keys and TLS files are read first: a bad one stops the start with a line naming it,
+  // before an engine build or a model download.
+  const keys = credentials(() => new KeyStore({ keys: settings.apiKeys, file: settings.apiKeysFile, defaults: { rpm: settings.rateLimitRpm, tpm: settings.rateLimitTpm }, log }));
+  const tls = credentials(() => tlsServerOptions(settings.ssl));
+  // local | Ray head | external: one runner shape, one lifecycle below.
+  const runner = given ?? (settings.engineUrl !== undefined ? externalRunner({ ...settings, engineUrl: settings.engineUrl }, log) : await localRunner(settings, log, env));
+  const external = runner.mode === 'external';
   // As many engine connections as requests admitted (+ a few for tokenize/render), so undici never
   // queues what admission let through.
   const connections = settings.maxConcurrentRequests > 0 ? settings.maxConcurrentRequests + 16 : null;
-  const upstream = new Upstream(settings.engineUrl ?? `http://127.0.0.1:${enginePort}`, { connections });
-  const healthPath = plan?.engine.healthPath ?? '/health';
-  const model: ServedModel = plan?.model ?? {
-    id: settings.servedModelName ?? 'unknown',
-    root: settings.modelPath ?? (settings.engineUrl ? redactUrl(settings.engineUrl) : ''),
-    maxModelLen: settings.maxModelLen ?? 0,
-  };
+  const upstream = new Upstream(runner.url, { connections });
+  const model: ServedModel = runner.model;
   const engineInfo: { dialect: EngineDialect; kind?: EngineKind; modalities?: Modalities } = {
-    dialect: plan?.engine.dialect ?? 'openai',
-    ...(plan ? { kind: plan.engine.kind } : {}),
+    dialect: runner.dialect,
+    ...(runner.kind ? { kind: runner.kind } : {}),
     ...(model.modalities ? { modalities: model.modalities } : {}),
   };
 
@@ -54,19 +54,16 @@ export async function serve(settings: Settings, log: Logger, env: NodeJS.Process
   let notReadyReason = 'the engine is starting';
   const readiness: Readiness = { isReady: () => ready, reason: () => notReadyReason };
 
-  // API keys and TLS files are read now: a bad one stops the start with a line naming it.
-  const keys = new KeyStore({ keys: settings.apiKeys, file: settings.apiKeysFile, defaults: { rpm: settings.rateLimitRpm, tpm: settings.rateLimitTpm }, log });
+  // Observability: one registry for gateway, engine and GPU series; what the NIM management
+  // endpoints describe.
   keys.watch();
-  const tls = tlsServerOptions(settings.ssl);
-  // Observability (issue D): one registry for gateway, engine and GPU series; what the NIM
-  // management endpoints describe.
   const release = porticoRelease();
-  const metrics = new Metrics({ release, processMetrics: true, engineMetricsPath: engineMetricsPath(plan?.engine.kind) });
-  const management = buildManagementInfo({ settings, plan, model, release });
-  // Image URLs are fetched here, safely, and handed to the engine as data: URIs (issue C).
+  const metrics = new Metrics({ release, processMetrics: true, engineMetricsPath: engineMetricsPath(runner.kind) });
+  const management = buildManagementInfo({ settings, plan: runner.plan, model, release });
+  // Image URLs are fetched here, safely, and handed to the engine as data: URIs.
   const media = createMediaNormalizer(settings.media, { metrics: metrics.media, processors: mediaProcessors(settings.media) });
   const { app } = createApp({ settings, model, upstream, engine: engineInfo, readiness, keys, metrics, log, management, media });
-  const server = await listen(app, { port: settings.port, host: settings.host, tls, limits: settings });
+  const server = await listen(app, { port: settings.port, host: settings.host, tls, limits: settings, log });
   // SIGHUP re-reads the API keys file and the TLS key and certificates.
   const onHup = () => {
     keys.reload('SIGHUP');
@@ -83,18 +80,11 @@ export async function serve(settings: Settings, log: Logger, env: NodeJS.Process
   const gpuPoller = startGpuPoller({ env, log, onSamples: (samples) => metrics.setGpus(samples) }).catch(() => undefined);
   log.info({ port: server.port, tls: settings.ssl.mode }, `gateway listening on ${settings.host}:${server.port} (live; ready once the engine is)`);
 
-  let engine: EngineProcess | undefined;
-  if (plan) {
-    log.info({ command: plan.engine.command, args: plan.engine.args }, `starting ${plan.engine.kind} engine on 127.0.0.1:${enginePort}`);
-    engine = spawnEngine(plan.engine, log);
-    log.info(`engine pid ${engine.pid}`);
-  } else {
-    log.info(`fronting the engine at ${redactUrl(settings.engineUrl ?? '')} (NIM_ENGINE_URL); spawning nothing`);
-  }
-
   let resolveDone!: (code: number) => void;
   const done = new Promise<number>((r) => (resolveDone = r));
   let stopping = false;
+  // The engine, once the runner has spawned it (a Ray head first waits for its cluster).
+  const starting = runner.start(() => stopping);
 
   const shutdown = async (reason: string, code = 0): Promise<number> => {
     if (stopping) return done;
@@ -108,29 +98,32 @@ export async function serve(settings: Settings, log: Logger, env: NodeJS.Process
     await server.close(settings.shutdownTimeoutS * 1000, () =>
       upstream.abortAll(new PorticoError('engine_unavailable', 'the server is shutting down (NIM_SHUTDOWN_TIMEOUT reached)')),
     );
+    const engine = await starting.catch(() => undefined);
     if (engine) {
-      const engineCode = await engine.stop(10_000);
+      const engineCode = await engine.stop(runner.stopGraceMs);
       log.info(`engine stopped (exit ${engineCode})`);
     }
+    await runner.release();
     await Promise.all([upstream.close(), media.close()]);
     resolveDone(code);
     return code;
   };
 
-  // The engine dying is fatal: report not-ready, end, and exit non-zero so an orchestrator restarts us.
-  void engine?.exited.then(async (code) => {
-    if (stopping) return;
-    ready = false;
-    notReadyReason = `the engine exited (code ${code})`;
-    log.error(`the engine exited unexpectedly with code ${code}`);
-    // Keep answering 503 briefly so probes and load balancers see "not ready", not a refused port.
-    await new Promise((r) => setTimeout(r, NOT_READY_WINDOW_MS));
-    await shutdown('engine exited', code === 0 ? 1 : code);
-  });
-
-  const timeoutMs = settings.engineStartTimeoutS * 1000;
-  void waitHealthy(upstream, healthPath, { timeoutMs, exited: engine?.exited, log })
-    .then(async () => {
+  void starting
+    .then(async (engine) => {
+      if (stopping) return;
+      // The engine dying is fatal: report not-ready, end, and exit non-zero so an orchestrator restarts us.
+      void engine?.exited.then(async (code) => {
+        if (stopping) return;
+        ready = false;
+        notReadyReason = `the engine exited (code ${code})`;
+        log.error(`the engine exited unexpectedly with code ${code}`);
+        // Keep answering 503 briefly so probes and load balancers see "not ready", not a refused port.
+        await new Promise((r) => setTimeout(r, NOT_READY_WINDOW_MS));
+        await shutdown('engine exited', code === 0 ? 1 : code);
+      });
+      await waitHealthy(upstream, runner.healthPath, { timeoutMs: settings.engineStartTimeoutS * 1000, exited: engine?.exited, log });
+      if (stopping) return;
       if (external) await discover(upstream, model, engineInfo, settings, log);
       // llama-server tells what its model takes; parts it cannot take are refused before it is called.
       if (engineInfo.dialect === 'llamacpp') {
@@ -140,18 +133,33 @@ export async function serve(settings: Settings, log: Logger, env: NodeJS.Process
       }
       ready = true;
       log.info(`ready: serving model "${model.id}"`);
-      if (external) watchHealth(upstream, healthPath, (ok) => {
+      if (external) watchHealth(upstream, runner.healthPath, (ok) => {
         ready = ok && !stopping;
         notReadyReason = ok ? '' : 'the engine is not answering its health check';
       });
     })
     .catch(async (err: unknown) => {
       if (stopping || err instanceof EngineExitedError) return; // the exit handler reports it
-      log.error((err as Error).message);
-      await shutdown('engine start failed', 1);
+      const failure = startupFailure(err);
+      log.error(failure.message);
+      await shutdown('engine start failed', failure.exit);
     });
 
-  return { server, engine, done, shutdown: (reason) => shutdown(reason) };
+  return { server, done, shutdown: (reason) => shutdown(reason) };
+}
+
+/** `portico serve --ray-head`: the same serving lifecycle, with vLLM over Ray as the engine runner. */
+export async function runRayHead(settings: Settings, log: Logger, env: NodeJS.ProcessEnv, opts: RayOptions = {}): Promise<Serving> {
+  return serve(settings, log, env, await rayHeadRunner(settings, log, env, opts));
+}
+
+/** The gateway's key and TLS loaders throw plain errors; at start-up they are `invalid_credentials`. */
+function credentials<T>(load: () => T): T {
+  try {
+    return load();
+  } catch (err) {
+    throw new StartupError('invalid_credentials', (err as Error).message, { cause: err });
+  }
 }
 
 /** An engine we did not start: learn its model name, context length and dialect. */
@@ -178,15 +186,4 @@ async function discover(
 function watchHealth(upstream: Upstream, path: string, set: (ok: boolean) => void): void {
   const timer = setInterval(() => void isHealthy(upstream, path).then(set), 5000);
   timer.unref();
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const addr = s.address();
-      s.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
 }

@@ -3,6 +3,7 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { StartupError, type StartupCode } from './startup-errors.js';
 
 const bool = z
   .enum(['0', '1', 'true', 'false', 'TRUE', 'FALSE', 'True', 'False', 'yes', 'no', ''])
@@ -111,9 +112,10 @@ const ENV = {
 const schema = z.object(ENV);
 type Raw = z.infer<typeof schema>;
 
-export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message);
+/** A setting that cannot work; start-up stops with one line naming it (core/startup-errors.ts). */
+export class ConfigError extends StartupError {
+  constructor(message: string, code: StartupCode = 'invalid_setting') {
+    super(code, message);
     this.name = 'ConfigError';
   }
 }
@@ -188,7 +190,8 @@ export interface Settings {
     certsPath: string | undefined;
     caCertsPath: string | undefined;
   };
-  visibleDevices: string | undefined;
+  /** CUDA_VISIBLE_DEVICES and NVIDIA_VISIBLE_DEVICES as set (their rules differ: launcher/gpus.ts filterVisible). */
+  visibleDevices: { cuda: string | undefined; nvidia: string | undefined };
   /** Per-key defaults (keys file lines may override); 0 = unlimited. */
   rateLimitRpm: number;
   rateLimitTpm: number;
@@ -305,7 +308,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
       certsPath: r.NIM_SSL_CERTS_PATH,
       caCertsPath: r.NIM_SSL_CA_CERTS_PATH,
     },
-    visibleDevices: r.CUDA_VISIBLE_DEVICES ?? r.NVIDIA_VISIBLE_DEVICES,
+    visibleDevices: { cuda: r.CUDA_VISIBLE_DEVICES, nvidia: r.NVIDIA_VISIBLE_DEVICES },
     rateLimitRpm: r.NIM_RATE_LIMIT_RPM,
     rateLimitTpm: r.NIM_RATE_LIMIT_TPM,
     headersTimeoutMs: r.NIM_HEADERS_TIMEOUT_MS,
@@ -326,4 +329,10 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     throw new ConfigError('NIM_SSL_MODE=MTLS: needs NIM_SSL_CA_CERTS_PATH');
   }
   return settings;
+}
+
+let defaults: Settings | undefined;
+/** Every setting at its default (the schema's): what a part not given a value falls back to. */
+export function settingDefaults(): Settings {
+  return (defaults ??= loadSettings({}));
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { engineError } from './dialect.js';
+import { engineError } from '../gateway/dialect.js';
 import { ERRORS, errorTableMarkdown, PorticoError, redactEngineMessage, toPorticoError } from './errors.js';
 
 describe('the error table', () => {

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { createManagement } from '../gateway/management.js';
-import { llamaCppCommand } from './engines/llamacpp.js';
-import { manifestsDir } from './manifest.js';
+import { llamaCppCommand } from '../launcher/engines/llamacpp.js';
+import { manifestsDir } from '../launcher/manifest.js';
 import { buildManagementInfo, licenseNextTo, porticoRelease } from './model-info.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'portico-model-info-'));

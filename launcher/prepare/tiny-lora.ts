@@ -1,4 +1,4 @@
-// Generates tiny LoRA adapters for the tiny VLM (scripts/tiny-model.ts), in llama.cpp's LoRA
+// Generates tiny LoRA adapters for the tiny VLM (launcher/prepare/tiny-model.ts), in llama.cpp's LoRA
 // GGUF format, each in a NIM_PEFT_SOURCE-style folder:
 //
 //   DIR/<name>/adapter_model.gguf    the adapter llama-server loads with --lora

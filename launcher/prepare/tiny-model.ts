@@ -448,7 +448,7 @@ function isMain(): boolean {
 if (isMain()) {
   const dir = process.argv[2];
   if (!dir) {
-    console.error("usage: node dist/scripts/tiny-model.js <output-dir>");
+    console.error("usage: node dist/launcher/prepare/tiny-model.js <output-dir>");
     process.exit(2);
   }
   const paths = await ensureTinyModel(dir);

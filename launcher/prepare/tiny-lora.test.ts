@@ -49,7 +49,7 @@ describe('tiny LoRA adapters', () => {
 
   it('`demo:loras DIR` (the compiled script) writes two NIM-style folders: adapter GGUF + adapter_config.json', async () => {
     const out = join(dir, 'cli');
-    const r = await execa('node', ['dist/scripts/tiny-lora.js', out], { reject: false, timeout: 30_000 });
+    const r = await execa('node', ['dist/launcher/prepare/tiny-lora.js', out], { reject: false, timeout: 30_000 });
     expect(r.exitCode).toBe(0);
     expect((await readdir(out)).sort()).toEqual([...TINY_LORA_NAMES]);
     for (const [i, name] of TINY_LORA_NAMES.entries()) {
@@ -58,7 +58,7 @@ describe('tiny LoRA adapters', () => {
       const config = JSON.parse(await readFile(join(out, name, TINY_LORA_CONFIG), 'utf8')) as Record<string, unknown>;
       expect(config).toMatchObject({ peft_type: 'LORA', r: TINY_LORA_RANK, lora_alpha: TINY_LORA_ALPHA, target_modules: ['lm_head', 'v_proj'] });
     }
-    const usage = await execa('node', ['dist/scripts/tiny-lora.js'], { reject: false, timeout: 30_000 });
+    const usage = await execa('node', ['dist/launcher/prepare/tiny-lora.js'], { reject: false, timeout: 30_000 });
     expect(usage.exitCode).toBe(2);
     expect(usage.stderr).toMatch(/usage: npm run demo:loras -- <output-dir>/);
   });

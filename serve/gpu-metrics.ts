@@ -3,8 +3,8 @@
 // gateway's gauges. No nvidia-smi, or one that lists no GPU on the first poll: no poller at all.
 import { execa } from 'execa';
 import type { GpuSample } from '../gateway/metrics.js';
-import { which } from './gpus.js';
-import type { Logger } from './logger.js';
+import { which } from '../launcher/gpus.js';
+import type { Logger } from '../core/logger.js';
 
 export const GPU_POLL_QUERY = [
   '--query-gpu=index,uuid,name,utilization.gpu,memory.used,memory.total,power.draw,power.limit',

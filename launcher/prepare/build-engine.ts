@@ -11,6 +11,7 @@ import { cpus, arch, platform } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { execa } from 'execa';
+import { StartupError } from '../../core/startup-errors.js';
 
 export const LLAMA_SOURCE = {
   npmPackage: 'node-llama-cpp@3.22.1',
@@ -121,9 +122,9 @@ async function build(cachePath: string, target: string, log: Log): Promise<void>
     const packed = await execa('npm', ['pack', LLAMA_SOURCE.npmPackage, '--json', '--pack-destination', work], { cwd: work });
     const info = JSON.parse(packed.stdout) as { filename: string; integrity: string }[];
     const tarball = info[0];
-    if (!tarball) throw new Error('npm pack produced no tarball');
+    if (!tarball) throw new StartupError('prepare_failed', 'npm pack produced no tarball');
     if (tarball.integrity !== LLAMA_SOURCE.integrity) {
-      throw new Error(`${LLAMA_SOURCE.npmPackage} integrity mismatch: ${tarball.integrity}`);
+      throw new StartupError('prepare_failed', `${LLAMA_SOURCE.npmPackage} integrity mismatch: ${tarball.integrity}`);
     }
     await execa('tar', ['xzf', join(work, tarball.filename), '-C', work, 'package/llama/gitRelease.bundle']);
     const src = join(work, 'llama.cpp');
@@ -157,7 +158,7 @@ async function build(cachePath: string, target: string, log: Log): Promise<void>
   } catch (err) {
     const e = err as { shortMessage?: string; message: string; all?: string; stderr?: string };
     const tail = (e.all ?? e.stderr ?? '').split('\n').slice(-15).join('\n');
-    throw new Error(`llama-server build failed: ${e.shortMessage ?? e.message}${tail ? `\n${tail}` : ''}`, { cause: err });
+    throw new StartupError('prepare_failed', `llama-server build failed: ${e.shortMessage ?? e.message}${tail ? `\n${tail}` : ''}`, { cause: err });
   } finally {
     await rm(work, { recursive: true, force: true });
   }
@@ -165,7 +166,7 @@ async function build(cachePath: string, target: string, log: Log): Promise<void>
 
 /** `npm run engine:build`: build (or find) the engine and print its path. */
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const { loadSettings } = await import('../launcher/config.js');
+  const { loadSettings } = await import('../../core/config.js');
   const path = await ensureLlamaServer(loadSettings().cachePath);
   process.stdout.write(`${path}\n`);
 }

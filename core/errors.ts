@@ -104,10 +104,6 @@ export class PorticoError extends Error {
   }
 }
 
-export function isPorticoError(err: unknown): err is PorticoError {
-  return err instanceof PorticoError;
-}
-
 /** Anything thrown → an envelope with no stack or internal address in it. */
 export function toPorticoError(err: unknown): PorticoError {
   if (err instanceof PorticoError) return err;
@@ -137,36 +133,38 @@ export function redactEngineMessage(text: string): string {
   return out || 'no detail';
 }
 
+// The envelope's three renderings, drawn here only: a JSON answer body, the final events of an SSE
+// stream that already started (status 200 sent), and a raw HTTP answer for a request Node's parser
+// refused before any framework saw it.
+
+/** The JSON answer body: `{"error": {message, type, param, code}}`. */
 export function envelope(err: PorticoError): string {
   return JSON.stringify(err.toJSON());
 }
 
+/** The last events of a failed stream: the envelope as a `data:` event, then `data: [DONE]`. */
+export function sseErrorText(err: PorticoError): string {
+  return `data: ${envelope(err)}\n\ndata: [DONE]\n\n`;
+}
+
+/** A whole HTTP/1.1 answer (status line, headers, envelope body) for a raw socket; closes it. */
+export function rawHttpError(err: PorticoError, statusText: string, headers: Record<string, string> = {}): string {
+  const body = envelope(err);
+  const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+  return `HTTP/1.1 ${err.status} ${statusText}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${extra}connection: close\r\n\r\n${body}`;
+}
+
 /**
  * Where an error was told to the client: as the HTTP response, or as the final event of an SSE
- * stream that had already started (status 200 sent). Metrics subscribe with onPorticoError.
+ * stream that had already started (status 200 sent). Counted per phase and code (errorCounts).
  */
 export type ErrorPhase = 'response' | 'stream';
-type ErrorObserver = (err: PorticoError, phase: ErrorPhase) => void;
-const observers = new Set<ErrorObserver>();
 const counts = new Map<string, number>();
-
-/** Subscribe to every error sent to a client; returns the unsubscribe function. */
-export function onPorticoError(fn: ErrorObserver): () => void {
-  observers.add(fn);
-  return () => observers.delete(fn);
-}
 
 /** Record an error sent to a client (called by the app's error handler and the SSE paths). */
 export function reportError(err: PorticoError, phase: ErrorPhase): void {
   const key = `${phase}:${err.code}`;
   counts.set(key, (counts.get(key) ?? 0) + 1);
-  for (const fn of observers) {
-    try {
-      fn(err, phase);
-    } catch {
-      /* an observer must not break the error path */
-    }
-  }
 }
 
 /** Errors sent since start, keyed `response:<code>` / `stream:<code>` (process-wide). */

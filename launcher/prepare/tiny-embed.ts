@@ -15,7 +15,7 @@ import { TINY_MERGES, TINY_SPECIAL_TOKENS, TINY_VOCAB } from './tiny-model.js';
 import { writeIfChanged } from './write-atomic.js';
 
 export const TINY_EMBED_FILE = 'portico-tiny-embed.gguf';
-/** The served model name (`--alias`), as seed 004's embeddings example names it. */
+/** The served model name (`--alias`), as the API contract's embeddings example names it. */
 export const TINY_EMBED_NAME = 'portico/tiny-embed';
 export const TINY_EMBED_DIM = 48;
 export const TINY_EMBED_N_CTX_TRAIN = 512;

@@ -1,0 +1,75 @@
+// How an engine gets running, whatever runs it: a local child process, vLLM over a Ray cluster
+// (launcher/ray.ts) or an engine already running elsewhere (NIM_ENGINE_URL). The composition root
+// drives every runner through the same lifecycle: plan → gateway live → start → healthy → ready →
+// drain → stop the engine → release.
+import type { Settings } from '../core/config.js';
+import type { EngineCommand, EngineDialect, EngineKind, ServedModel } from '../core/engine.js';
+import type { Logger } from '../core/logger.js';
+import { freePort } from '../core/net.js';
+import { planLaunch } from './plan.js';
+import { redactUrl } from './redact-url.js';
+import { spawnEngine, type EngineProcess } from './supervise.js';
+
+export interface EngineRunner {
+  mode: 'local' | 'ray-head' | 'external';
+  /** Base URL the gateway sends engine requests to. */
+  url: string;
+  healthPath: string;
+  model: ServedModel;
+  dialect: EngineDialect;
+  /** Undefined for an engine we did not start (its kind is learnt, if at all, from its answers). */
+  kind: EngineKind | undefined;
+  /** The launch plan (profile, engine argv, model) the management endpoints describe; none for external. */
+  plan: { profile: Record<string, unknown>; engine: EngineCommand; model: ServedModel } | undefined;
+  /**
+   * Start the engine; resolves with its process once spawned (undefined: nothing to spawn). May
+   * take long (a Ray cluster assembling); `stopped()` turning true makes it give up early.
+   */
+  start(stopped: () => boolean): Promise<EngineProcess | undefined>;
+  /** Time the engine gets between SIGTERM and SIGKILL. */
+  stopGraceMs: number;
+  /** After the engine has stopped: undo what start() set up besides the engine (Ray's head). */
+  release(): Promise<void>;
+}
+
+/** The engine the selected profile names, spawned on a free loopback port. */
+export async function localRunner(settings: Settings, log: Logger, env: NodeJS.ProcessEnv): Promise<EngineRunner> {
+  const enginePort = await freePort();
+  const plan = await planLaunch(settings, { enginePort, dryRun: false, log: (l) => log.info(l), env });
+  return {
+    mode: 'local',
+    url: `http://127.0.0.1:${enginePort}`,
+    healthPath: plan.engine.healthPath,
+    model: plan.model,
+    dialect: plan.engine.dialect,
+    kind: plan.engine.kind,
+    plan,
+    stopGraceMs: 10_000,
+    async start() {
+      log.info({ command: plan.engine.command, args: plan.engine.args }, `starting ${plan.engine.kind} engine on 127.0.0.1:${enginePort}`);
+      const engine = spawnEngine(plan.engine, log);
+      log.info(`engine pid ${engine.pid}`);
+      return engine;
+    },
+    release: async () => undefined,
+  };
+}
+
+/** NIM_ENGINE_URL: an OpenAI-compatible engine someone else runs; nothing to spawn or stop. */
+export function externalRunner(settings: Settings & { engineUrl: string }, log: Logger): EngineRunner {
+  return {
+    mode: 'external',
+    url: settings.engineUrl,
+    healthPath: '/health',
+    model: { id: settings.servedModelName ?? 'unknown', root: settings.modelPath ?? redactUrl(settings.engineUrl), maxModelLen: settings.maxModelLen ?? 0 },
+    dialect: 'openai',
+    kind: undefined,
+    plan: undefined,
+    stopGraceMs: 0,
+    async start() {
+      log.info(`fronting the engine at ${redactUrl(settings.engineUrl)} (NIM_ENGINE_URL); spawning nothing`);
+      return undefined;
+    },
+    release: async () => undefined,
+  };
+}
