@@ -156,6 +156,34 @@ describe('client gone', () => {
   });
 });
 
+describe('media fetch fairness', () => {
+  it("the media step's fetches are grouped by the caller's API key (its hash), and not grouped without keys", async () => {
+    engine.on('/v1/chat/completions', (_q, res) => void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(completion('ok'))));
+    const seen: unknown[] = [];
+    const media = {
+      normalize: async (_b: Record<string, unknown>, _s?: AbortSignal, o?: { group?: unknown }) => {
+        seen.push(o?.group);
+        return false;
+      },
+    };
+    const keys = new KeyStore({ keys: ['k-one-1234567890', 'k-two-1234567890'], defaults: {} });
+    const call = (a: ReturnType<typeof app>, key?: string) =>
+      a.request('/v1/chat/completions', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
+        body: JSON.stringify(chat),
+      });
+    const keyed = app({ media, keys });
+    for (const k of ['k-one-1234567890', 'k-two-1234567890', 'k-one-1234567890']) expect((await call(keyed, k)).status).toBe(200);
+    expect((await call(app({ media }))).status).toBe(200);
+    expect(seen[0]).toBe(keys.verify('k-one-1234567890')!.hash);
+    expect(seen[1]).toBe(keys.verify('k-two-1234567890')!.hash);
+    expect(seen[2]).toBe(seen[0]);
+    expect(seen[1]).not.toBe(seen[0]);
+    expect(seen[3]).toBeUndefined();
+  });
+});
+
 describe('inference passthrough', () => {
   it('forwards the client bytes unchanged, with unknown fields, and returns the JSON', async () => {
     engine.on('/v1/chat/completions', (_q, res) => void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(completion('yo'))));

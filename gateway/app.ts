@@ -142,7 +142,9 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
     if (!m) return false;
     const e = deps.engine;
     const target = { model: model.id, modalities: e.modalities, engine: e.kind ?? (e.dialect === 'trtllm' ? 'tensorrt_llm' : e.dialect), resizeMaxPixels: model.resizeMaxPixels };
-    const normalizer: MediaNormalizer = { normalize: (b, signal, o) => m.normalize(b, signal, { ...target, ...o }) };
+    // Fetch slots are shared between keys in turn, then between a key's requests.
+    const group = (c.get('apiKey') as { hash: string } | undefined)?.hash;
+    const normalizer: MediaNormalizer = { normalize: (b, signal, o) => m.normalize(b, signal, { ...target, group, ...o }) };
     const signal = c.req.raw.signal;
     if (typeof how === 'function') return how(normalizer, signal);
     const sites = how === true ? MESSAGES : mediaSites.get(`${c.req.method} ${c.req.routePath}`);

@@ -98,3 +98,40 @@ describe('createLimiter: fair shares and bounded waits (issue 12, item 7)', () =
     expect([limit.active, limit.waiting]).toEqual([0, 0]);
   });
 });
+
+describe('createLimiter: groups (API keys) share slots in turn, then their owners (requests)', () => {
+  it("one key's three requests do not crowd out another key's one request; within a key, requests take turns", async () => {
+    const limit = createLimiter(1);
+    const order: string[] = [];
+    const gate = deferred();
+    const hold = limit.run(() => gate.promise, undefined, { owner: 'hold', group: 'A' });
+    const task = (label: string) => async () => void order.push(label);
+    // Key A: requests r1 (two URLs), r2, r3; key B: request s1, queued last.
+    const runs = [
+      limit.run(task('A.r1.1'), undefined, { owner: 'r1', group: 'A' }),
+      limit.run(task('A.r1.2'), undefined, { owner: 'r1', group: 'A' }),
+      limit.run(task('A.r2.1'), undefined, { owner: 'r2', group: 'A' }),
+      limit.run(task('A.r3.1'), undefined, { owner: 'r3', group: 'A' }),
+      limit.run(task('B.s1.1'), undefined, { owner: 's1', group: 'B' }),
+    ];
+    expect(limit.waiting).toBe(5);
+    gate.resolve();
+    await hold;
+    await Promise.all(runs);
+    // B goes first (A held the slot); A's requests then alternate before r1's second URL.
+    expect(order).toEqual(['B.s1.1', 'A.r1.1', 'A.r2.1', 'A.r3.1', 'A.r1.2']);
+    expect([limit.active, limit.waiting]).toEqual([0, 0]);
+  });
+
+  it('without groups, each owner is its own group (the one-level behaviour)', async () => {
+    const limit = createLimiter(1);
+    const order: string[] = [];
+    const gate = deferred();
+    const hold = limit.run(() => gate.promise, undefined, { owner: 'A' });
+    const runs = ['A', 'A', 'B'].map((o, i) => limit.run(async () => void order.push(`${o}${i}`), undefined, { owner: o }));
+    gate.resolve();
+    await hold;
+    await Promise.all(runs);
+    expect(order).toEqual(['B2', 'A0', 'A1']);
+  });
+});

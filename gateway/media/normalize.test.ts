@@ -312,6 +312,14 @@ async function gatedServer() {
     get held() {
       return held.size;
     },
+    /** Answer the oldest held request only. */
+    releaseOne() {
+      const [res] = held;
+      if (res) {
+        held.delete(res);
+        res.end(image);
+      }
+    },
     release() {
       for (const res of held) {
         held.delete(res);
@@ -390,6 +398,31 @@ describe('concurrency', () => {
     }
     expect(await Promise.all([one, two])).toEqual([true, true]);
     expect(g.peak).toBe(3);
+  });
+
+  it("fair slots: another key's one-image request takes the first freed slot ahead of a key's many queued URLs", async () => {
+    const g = await gatedServer();
+    const fast = await imageServer();
+    const n = normalizer({ maxImages: 8 }, { perRequestConcurrency: 4, globalConcurrency: 2 });
+    const urls = (prefix: string, k: number) => Array.from({ length: k }, (_, i) => imagePart(`${g.server.origin}/${prefix}${i}.png`));
+    // Key A: three requests of two slow URLs each; the first holds both slots, the other two queue
+    // (never served yet, like B: a per-request turn alone would pick A's next request first).
+    const a = ['a', 'b', 'c'].map((p) => n.normalize(chat(...urls(p, 2)), undefined, { group: 'A' }));
+    await g.until(2);
+    let bDone = false;
+    const b = n.normalize(chat(imagePart(`${fast.origin}/one.png`)), undefined, { group: 'B' }).then((v) => ((bDone = true), v));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(bDone).toBe(false); // both slots are A's
+    // Free exactly one slot: it goes to B, whose fetch completes while A's four URLs still queue.
+    g.releaseOne();
+    await expect(b).resolves.toBe(true);
+    expect(fast.requests).toHaveLength(1);
+    expect(g.server.requests).toHaveLength(2);
+    while (g.server.requests.length < 6 || g.held > 0) {
+      g.release();
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    expect(await Promise.all(a)).toEqual([true, true, true]);
   });
 
   it('stops the other fetches of a request at its first refusal', async () => {

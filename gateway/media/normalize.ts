@@ -75,8 +75,10 @@ export interface MediaTarget {
 export interface NormalizeOptions extends MediaTarget {
   /** Body fields holding message lists: the route table's `media` (default ['messages']). */
   sites?: readonly string[] | undefined;
-  /** Whose fetches these are (e.g. the API key): fetch slots are shared fairly between owners. Default: this request. */
+  /** Whose fetches these are: fetch slots are shared fairly between owners. Default: this request. */
   owner?: unknown;
+  /** The owner's group (the API key): slots go to groups in turn, then to owners in turn within one. */
+  group?: unknown;
 }
 
 export interface MediaNormalizer {
@@ -162,6 +164,7 @@ export function createMediaNormalizer(policy: MediaPolicy, deps: MediaDeps = {})
 
   const slotOptions = (opts: NormalizeOptions) => ({
     owner: opts.owner,
+    group: opts.group,
     maxWaitMs: policy.fetchTimeoutMs,
     waitError: () => new MediaRefusal('image_fetch_failed', 'timeout', `no fetch slot free within ${policy.fetchTimeoutMs} ms (the fetch deadline)`),
   });
