@@ -251,6 +251,9 @@ export class RequestObservation {
     if (err) {
       entry.error = err.code;
       if (status >= 500) entry.error_message = err.message;
+      // A transport failure says which one (ECONNRESET, other side closed…): the first thing to know.
+      const cause = err.cause as { code?: unknown; message?: unknown } | undefined;
+      if (status >= 500 && typeof cause?.code === 'string') entry.error_cause = `${cause.code}: ${String(cause.message ?? '')}`;
     }
     log[level](entry, `${c.req.method} ${c.req.path} ${status}`);
   }

@@ -44,3 +44,59 @@ describe('engine connection pool', () => {
     expect(sockets).toHaveLength(2);
   }, 15_000);
 });
+
+describe('a connection the engine drops before answering', () => {
+  const dropping = async (drops: number) => {
+    let seen = 0;
+    const s = http.createServer((req, res) => {
+      seen++;
+      // Read the whole request, then close without a byte of answer, as llama-server was seen to.
+      req.resume();
+      req.on('end', () => (seen <= drops ? req.socket.destroy() : res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}')));
+    });
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+    const retried: unknown[] = [];
+    const u = new Upstream(`http://127.0.0.1:${(s.address() as AddressInfo).port}`, { onRetry: (e) => retried.push(e) });
+    const close = async () => {
+      await u.close();
+      s.closeAllConnections();
+      await new Promise<void>((r) => s.close(() => r()));
+    };
+    return { u, seen: () => seen, retried, close };
+  };
+  const send = (u: Upstream) => u.request({ method: 'POST', path: '/v1/chat/completions', headers: { 'content-type': 'application/json' }, body: '{"a":1}' });
+
+  it('is sent once more, and the answer of the second attempt is returned', async () => {
+    const d = await dropping(1);
+    try {
+      const res = await send(d.u);
+      expect([res.statusCode, await res.body.text()]).toEqual([200, '{"ok":true}']);
+      expect([d.seen(), d.u.retries, d.retried.length]).toEqual([2, 1, 1]);
+    } finally {
+      await d.close();
+    }
+  });
+
+  it('twice: 503 engine_unavailable after exactly two attempts', async () => {
+    const d = await dropping(2);
+    try {
+      await expect(send(d.u)).rejects.toMatchObject({ code: 'engine_unavailable' });
+      expect([d.seen(), d.u.retries]).toEqual([2, 1]);
+    } finally {
+      await d.close();
+    }
+  });
+
+  it('a refused connection (engine down) is not retried', async () => {
+    const d = await dropping(0);
+    const port = Number(new URL(d.u.origin).port);
+    await d.close();
+    const u = new Upstream(`http://127.0.0.1:${port}`);
+    try {
+      await expect(send(u)).rejects.toMatchObject({ code: 'engine_unavailable' });
+      expect(u.retries).toBe(0);
+    } finally {
+      await u.close();
+    }
+  });
+});

@@ -35,8 +35,11 @@ export class Upstream {
    * `connections`: the most engine requests open at once. Size it from the admission limit: a
    * smaller pool would queue requests silently inside undici (no 429, no metric). Default: no bound.
    */
-  constructor(baseUrl: string, opts: { connections?: number | null } = {}) {
+  private readonly onRetry: ((err: unknown) => void) | undefined;
+
+  constructor(baseUrl: string, opts: { connections?: number | null; onRetry?: (err: unknown) => void } = {}) {
     const url = new URL(baseUrl);
+    this.onRetry = opts.onRetry;
     this.origin = url.origin;
     this.pool = new Pool(url.origin, {
       connections: opts.connections ?? null,
@@ -50,17 +53,26 @@ export class Upstream {
     this.control = new Pool(url.origin, { connections: 2, keepAliveTimeout: ENGINE_IDLE_KEEPALIVE_MS, connectTimeout: 5_000 });
   }
 
+  /** Requests sent a second time because the engine dropped the connection before answering. */
+  retries = 0;
+
   async request(req: UpstreamRequest): Promise<UpstreamResponse> {
+    const send = () => this.pool.request({ method: req.method, path: req.path, headers: req.headers, body: req.body, signal: req.signal });
     try {
-      return await this.pool.request({
-        method: req.method,
-        path: req.path,
-        headers: req.headers,
-        body: req.body,
-        signal: req.signal,
-      });
+      return await send();
     } catch (err) {
-      throw transportError(err);
+      if (!droppedBeforeAnswer(err) || req.signal?.aborted) throw transportError(err);
+      // The engine closed the connection without a byte of answer: it did not take the request
+      // (a keep-alive socket closed as we wrote, or llama-server dropping a fresh connection under
+      // abort churn). The body is in hand, so send it once more, like nginx on a cached upstream
+      // connection; a second drop is the engine's answer.
+      this.retries++;
+      this.onRetry?.(err);
+      try {
+        return await send();
+      } catch (again) {
+        throw transportError(again);
+      }
     }
   }
 
@@ -86,6 +98,12 @@ export class Upstream {
   async close(): Promise<void> {
     await Promise.all([this.pool.destroy().catch(() => {}), this.control.destroy().catch(() => {})]);
   }
+}
+
+/** The connection ended or was reset before any response byte: nothing of the answer was seen. */
+function droppedBeforeAnswer(err: unknown): boolean {
+  const code = (err as { code?: string }).code ?? '';
+  return code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE';
 }
 
 /** undici/socket failure → engine_unavailable (cannot connect) or engine_error. */

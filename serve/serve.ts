@@ -42,7 +42,10 @@ export async function serve(settings: Settings, log: Logger, env: NodeJS.Process
   // As many engine connections as requests admitted (+ a few for tokenize/render), so undici never
   // queues what admission let through.
   const connections = settings.maxConcurrentRequests > 0 ? settings.maxConcurrentRequests + 16 : null;
-  const upstream = new Upstream(runner.url, { connections });
+  const upstream = new Upstream(runner.url, {
+    connections,
+    onRetry: (err) => log.warn(`the engine closed a connection before answering (${(err as { code?: string }).code ?? 'error'}); the request was sent once more (${upstream.retries} so far)`),
+  });
   const model: ServedModel = runner.model;
   const engineInfo: { dialect: EngineDialect; kind?: EngineKind; modalities?: Modalities } = {
     dialect: runner.dialect,
