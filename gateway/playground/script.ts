@@ -264,7 +264,7 @@ function sdkCode(body) {
     '// npm install openai   then: node chat.mjs' + (cfg.auth ? '   (with NIM_API_KEY set)' : ''),
     "import OpenAI from 'openai';",
     '',
-    'const client = new OpenAI({ baseURL: ' + JSON.stringify(new URL('v1', location.href).href) + ", apiKey: process.env.NIM_API_KEY ?? 'unused' });",
+    'const client = new OpenAI({ baseURL: ' + JSON.stringify(new URL('v1', location.href).href) + ", apiKey: process.env.NIM_API_KEY || 'unused' });",
     'const stream = await client.chat.completions.create(' + JSON.stringify(body, null, 2) + ');',
     'for await (const chunk of stream) {',
     "  process.stdout.write(chunk.choices[0]?.delta?.content ?? '');",
