@@ -112,7 +112,7 @@ export function playgroundHtml(config: PlaygroundConfig): string {
   const data = JSON.stringify(config).replace(/</g, '\\u003c');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>portico playground</title><style>${STYLE}</style></head>
+<title>portico playground</title><link rel="icon" href="data:,"><style>${STYLE}</style></head>
 <body>${BODY}
 <script type="application/json" id="config">${data}</script>
 <script>${PLAYGROUND_SCRIPT}</script>
