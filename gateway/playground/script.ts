@@ -22,7 +22,8 @@ function showError(message, status, code) {
   const box = $('error');
   box.replaceChildren();
   if (message) {
-    if (status) box.append(el('strong', { textContent: status + (code ? ' ' + code : '') }), ' ');
+    const head = [status, code].filter(Boolean).join(' ');
+    if (head) box.append(el('strong', { textContent: head }), ' ');
     box.append(el('span', { className: 'message', textContent: message }));
     if (status === 401 && cfg.auth) { $('keybox').hidden = false; $('key').focus(); }
   }
@@ -169,6 +170,8 @@ async function send() {
   const out = el('div', { className: 'text streaming' });
   const stats = el('div', { className: 'stats' });
   turn.append(reasoning, out, stats);
+  // Screen readers hear the answer once it is complete, not token by token.
+  turn.setAttribute('aria-busy', 'true');
 
   const ctl = new AbortController();
   running = ctl;
@@ -217,6 +220,7 @@ async function send() {
     running = null;
     setBusy(false);
     out.classList.remove('streaming');
+    turn.removeAttribute('aria-busy');
   }
   const stopped = ctl.signal.aborted;
   const tEnd = performance.now();
