@@ -188,7 +188,7 @@ describe('playground, no keys', () => {
     await page.context().close();
   });
 
-  it('pastes a short video (an ffmpeg-made MP4): sent as a data: URI, the engine sees its frames; a second video is refused in the page', { timeout: 120_000 }, async () => {
+  it('pastes a short video (an ffmpeg-made MP4): sent as a data: URI, the engine sees its frames; a second video is refused in the page; Esc stops a long answer', { timeout: 120_000 }, async () => {
     const clip = join(OUT, 'clip.mp4');
     await execa('ffmpeg', ['-loglevel', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc=duration=1:size=64x48:rate=8', '-pix_fmt', 'yuv420p', '-c:v', 'libx264', clip]);
     const mp4 = readFileSync(clip);
@@ -222,6 +222,17 @@ describe('playground, no keys', () => {
       ).usage.prompt_tokens;
     expect(prompt).toBe(await usage([{ type: 'video_url', video_url: { url: `data:video/mp4;base64,${mp4.toString('base64')}` } }, { type: 'text', text: 'What happens in this video?' }]));
     expect(prompt).toBeGreaterThan((await usage('What happens in this video?')) + TINY_IMAGE_PROMPT_TOKEN_DELTA);
+
+    // Esc stops a long answer too, and cancels it on the engine.
+    await page.fill('#max_tokens', '1800');
+    await page.fill('#extra', '{"ignore_eos": true}');
+    await page.fill('#message', 'Go on, at length.');
+    await page.keyboard.press('Control+Enter');
+    await page.waitForFunction((sel) => (document.querySelector(sel)?.textContent?.length ?? 0) >= 40, lastAnswer, { timeout: 60_000 });
+    expect(await busySlots(stack.enginePort())).toBe(1);
+    await page.keyboard.press('Escape');
+    await page.waitForSelector(`${lastAnswer}[data-state="stopped"]`, { timeout: 10_000 });
+    await until(async () => (await busySlots(stack.enginePort())) === 0, 'the engine slot to be released after Esc', 5_000);
     expect(problems).toEqual([]);
     await page.context().close();
   });
