@@ -1,11 +1,13 @@
 // A real headless browser for page tests: Debian's chromium (scripts/test-setup.sh installs it)
 // driven by playwright-core. Runs as root in CI, hence --no-sandbox. Every page's script errors,
 // console errors and CSP violations are collected, so a test can assert there were none.
+import { existsSync } from 'node:fs';
 import { chromium, type Browser, type Page } from 'playwright-core';
 
 export const CHROMIUM = '/usr/bin/chromium';
 
 export function launchBrowser(): Promise<Browser> {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: scripts/test-setup.sh installs Debian's chromium (npm test runs it first; as root it installs, otherwise it prints the command)`);
   return chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'], timeout: 60_000 });
 }
 
