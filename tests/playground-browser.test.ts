@@ -39,6 +39,11 @@ const lastAnswer = '#transcript .turn.assistant:last-child';
 /** The gateway's in-flight requests, the scrape itself excluded. */
 const inFlight = async (s: Stack) => sumFamily(await (await fetch(`${s.url}/v1/metrics`)).text(), 'portico_http_requests_in_flight') - 1;
 
+/** For a failed slot check: what the engine, the page and the launcher log said. */
+const engineState = async (s: Stack, page: Page) =>
+  `the engine should be generating the answer.\n/slots: ${(await (await fetch(`http://127.0.0.1:${s.enginePort()}/slots`)).text()).slice(0, 2000)}\n` +
+  `page: ${await text(page, '#transcript')}\nerror box: ${await text(page, '#error')}\nlog tail:\n${s.output().slice(-3000)}`;
+
 describe('playground, no keys', () => {
   let stack: Stack;
   beforeAll(async () => {
@@ -105,11 +110,11 @@ describe('playground, no keys', () => {
     await page.fill('#message', 'Tell me a long story.');
     await page.click('#send');
     // Streamed: text on screen while the answer is still running (1800 tokens take ~20 s here).
-    await page.waitForFunction((sel) => (document.querySelector(`${sel} .text`)?.textContent?.length ?? 0) >= 20, lastAnswer, { timeout: 60_000 });
+    await page.waitForFunction(() => (document.querySelector('#transcript .text.streaming')?.textContent?.length ?? 0) >= 20, undefined, { timeout: 60_000 });
+    expect(await page.$$('#transcript .turn.assistant')).toHaveLength(2);
     expect(await page.getAttribute(lastAnswer, 'data-state')).toBeNull();
-    expect(await page.isVisible(`${lastAnswer} .text.streaming`)).toBe(true);
     expect(await page.isEnabled('#stop')).toBe(true);
-    expect(await busySlots(stack.enginePort()), 'the engine is generating the answer').toBe(1);
+    expect(await busySlots(stack.enginePort()), await engineState(stack, page)).toBe(1);
     await page.click('#stop');
     await page.waitForSelector(`${lastAnswer}[data-state]`, { timeout: 10_000 });
     expect(await page.getAttribute(lastAnswer, 'data-state')).toBe('stopped');
@@ -228,8 +233,10 @@ describe('playground, no keys', () => {
     await page.fill('#extra', '{"ignore_eos": true}');
     await page.fill('#message', 'Go on, at length.');
     await page.keyboard.press('Control+Enter');
-    await page.waitForFunction((sel) => (document.querySelector(sel)?.textContent?.length ?? 0) >= 40, lastAnswer, { timeout: 60_000 });
-    expect(await busySlots(stack.enginePort())).toBe(1);
+    // (.streaming marks the answer being received: the earlier, finished answer cannot match.)
+    await page.waitForFunction(() => (document.querySelector('#transcript .turn.assistant:last-child')?.textContent?.length ?? 0) >= 40 && document.querySelector('#transcript .streaming') !== null, undefined, { timeout: 60_000 });
+    expect(await page.$$('#transcript .turn.assistant')).toHaveLength(2);
+    expect(await busySlots(stack.enginePort()), await engineState(stack, page)).toBe(1);
     await page.keyboard.press('Escape');
     await page.waitForSelector(`${lastAnswer}[data-state="stopped"]`, { timeout: 10_000 });
     await until(async () => (await busySlots(stack.enginePort())) === 0, 'the engine slot to be released after Esc', 5_000);

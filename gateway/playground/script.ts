@@ -306,10 +306,11 @@ $('copysdk').onclick = () => copy('sdk');
 $('message').onkeydown = (e) => { if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) { e.preventDefault(); send(); } };
 document.addEventListener('keydown', (e) => { if (e.key === 'Escape' && running) { e.preventDefault(); stop(); } });
 document.addEventListener('paste', (e) => { const files = [...(e.clipboardData ? e.clipboardData.files : [])]; if (files.length) { e.preventDefault(); addFiles(files); } });
-const drop = $('compose');
-drop.addEventListener('dragover', (e) => { e.preventDefault(); drop.classList.add('over'); });
-drop.addEventListener('dragleave', () => drop.classList.remove('over'));
-drop.addEventListener('drop', (e) => { e.preventDefault(); drop.classList.remove('over'); addFiles([...e.dataTransfer.files]); });
+// The whole page takes drops (a file dropped beside the box must not navigate away from the chat).
+const zone = $('compose');
+document.addEventListener('dragover', (e) => { e.preventDefault(); zone.classList.add('over'); });
+document.addEventListener('dragleave', (e) => { if (!e.relatedTarget) zone.classList.remove('over'); });
+document.addEventListener('drop', (e) => { e.preventDefault(); zone.classList.remove('over'); addFiles([...(e.dataTransfer ? e.dataTransfer.files : [])]); });
 
 $('limits').textContent = 'Images up to ' + fmtBytes(lim.imageMaxBytes) + ' (' + lim.maxImages + ' per request), videos up to ' + fmtBytes(lim.videoMaxBytes) + ' (' + lim.maxVideos + ' per request), requests up to ' + fmtBytes(lim.maxRequestBytes) + '.';
 if (cfg.auth) { $('keybox').hidden = false; $('key').focus(); } else { loadModels(); $('message').focus(); }
