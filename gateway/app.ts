@@ -32,6 +32,7 @@ import { Metrics, METRICS_CONTENT_TYPE } from './metrics.js';
 import { observe, type RequestObservation } from './observe.js';
 import { createManagement, fallbackManagementInfo, type ManagementInfo } from './management.js';
 import { buildOpenApi, docsHtml, DOCS_CSP } from './openapi.js';
+import { playgroundPage } from './playground/page.js';
 import { translatedRoutes } from './translate/routes.js';
 import { anthropicError, isMessagesPath } from './translate/messages.js';
 import type { TokenizeRequest } from './schemas.js';
@@ -73,6 +74,8 @@ export interface AppDeps {
 }
 
 type Access = 'public' | 'protected';
+/** The browser pages share one rule: the playground is public exactly when /docs is. */
+const PAGE_ACCESS: Access = 'protected';
 const MESSAGES = ['messages'] as const;
 export interface RouteSpec {
   method: 'GET' | 'POST';
@@ -300,7 +303,8 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
     { method: 'GET', path: '/v1/metrics', access: 'protected', inference: false, handler: (c) => metricsResponse(c) },
     { method: 'GET', path: '/metrics', access: 'protected', inference: false, handler: (c) => metricsResponse(c) },
     { method: 'GET', path: '/openapi.json', access: 'protected', inference: false, handler: (c) => c.body(openapi().json, 200, { 'content-type': 'application/json' }) },
-    { method: 'GET', path: '/docs', access: 'protected', inference: false, handler: (c) => c.html(openapi().html, 200, { 'content-security-policy': DOCS_CSP }) },
+    { method: 'GET', path: '/docs', access: PAGE_ACCESS, inference: false, handler: (c) => c.html(openapi().html, 200, { 'content-security-policy': DOCS_CSP }) },
+    { method: 'GET', path: '/playground', access: PAGE_ACCESS, inference: false, handler: playgroundPage(() => keys?.enabled ?? false, s) },
   ];
   const mediaSites = new Map(routes.map((r) => [`${r.method} ${r.path}`, r.media]));
   const metricsResponse = async (c: Context): Promise<Response> =>

@@ -162,6 +162,7 @@ const OPERATIONS: Record<string, OperationDoc> = {
   'GET /v1/metrics': { summary: 'Prometheus metrics (gateway, NIM LLM names, engine, GPU)', tag: 'Management', mediaType: 'text/plain; version=0.0.4' },
   'GET /openapi.json': { summary: 'This document', tag: 'Management', mediaType: 'application/json' },
   'GET /docs': { summary: 'Browsable API documentation', tag: 'Management', mediaType: 'text/html' },
+  'GET /playground': { summary: 'Try the served models in the browser (text, images, video; streamed)', tag: 'Management', mediaType: 'text/html' },
 };
 
 const ERROR_STATUSES: Record<string, string> = {
@@ -265,6 +266,7 @@ const show = (s) => JSON.stringify(s, null, 2);
 const main = document.getElementById('main');
 document.title = spec.info.title + ' API';
 main.append(el('h1', {}, spec.info.title + ' API ', el('small', {}, spec.info.version)), el('p', {}, spec.info.description));
+main.append(el('p', {}, el('a', { href: 'playground' }, 'Try a model in the playground'), ' (text, images and video, streamed).'));
 const byTag = new Map();
 for (const [path, ops] of Object.entries(spec.paths)) for (const [method, op] of Object.entries(ops)) {
   const t = op.tags[0]; if (!byTag.has(t)) byTag.set(t, []); byTag.get(t).push([method, path, op]);

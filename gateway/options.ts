@@ -20,6 +20,8 @@ export interface GatewayOptions {
   maxHeaders: number;
   /** An SSE stream with no byte delivered for this long is ended (0 = never). */
   streamIdleTimeoutMs: number;
+  /** Media limits the playground page checks attachments against (the media guard enforces them). */
+  media: { maxBytes: number; maxPixels: number; maxImages: number; maxVideos: number; maxVideoBytes: number };
 }
 
 /** The gateway's options when none are given: the settings' own defaults. */
@@ -38,5 +40,6 @@ export function gatewayDefaults(): GatewayOptions {
     cors: d.cors,
     maxHeaders: d.maxHeaders,
     streamIdleTimeoutMs: d.streamIdleTimeoutMs,
+    media: d.media,
   };
 }

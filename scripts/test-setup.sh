@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # What the tests need besides Node (issue 12, item 11): Debian packages for the engine build
 # (cmake, g++, make, git), nginx, prometheus (promtool and a real scraper), ffmpeg (video/audio
-# parts), openssl and curl (TLS), gettext-base (envsubst, the nginx entrypoint), wrk (benchmarks).
+# parts), openssl and curl (TLS), gettext-base (envsubst, the nginx entrypoint), wrk (benchmarks),
+# chromium (the playground page driven by playwright-core: tests/playground-browser.test.ts).
 # `npm test` runs this first (pretest) and `.ci/run` calls it too. Missing packages are installed
 # with apt-get when running as root; otherwise it stops at once with the exact command to run.
 set -euo pipefail
-packages=(cmake g++ make git nginx prometheus ffmpeg openssl curl gettext-base wrk)
+packages=(cmake g++ make git nginx prometheus ffmpeg openssl curl gettext-base wrk chromium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -29,7 +29,7 @@ function fakeMachine(installed: string[], uid: number): { path: string; aptLog: 
 const run = (path: string) => execa('bash', [join(ROOT, 'scripts/test-setup.sh')], { env: { PATH: path }, reject: false });
 
 it('simulation: not root and nginx, prometheus, ffmpeg missing: stops at once with the exact command, installs nothing', async () => {
-  const m = fakeMachine(['cmake', 'g++', 'make', 'git', 'openssl', 'curl', 'gettext-base', 'wrk'], 1000);
+  const m = fakeMachine(['cmake', 'g++', 'make', 'git', 'openssl', 'curl', 'gettext-base', 'wrk', 'chromium'], 1000);
   const r = await run(m.path);
   expect(r.exitCode).toBe(1);
   expect(r.stderr).toContain("run as root:  sudo sh -c 'apt-get update && apt-get install -y --no-install-recommends nginx prometheus ffmpeg'");
@@ -40,11 +40,11 @@ it('simulation: as root, the missing packages are installed with apt-get', async
   const m = fakeMachine(['cmake', 'g++', 'make', 'git', 'openssl', 'curl', 'gettext-base'], 0);
   const r = await run(m.path);
   expect(r.exitCode, r.stderr).toBe(0);
-  expect(readFileSync(m.aptLog, 'utf8')).toBe('update -qq\ninstall -y -qq --no-install-recommends nginx prometheus ffmpeg wrk\n');
+  expect(readFileSync(m.aptLog, 'utf8')).toBe('update -qq\ninstall -y -qq --no-install-recommends nginx prometheus ffmpeg wrk chromium\n');
 });
 
 it('simulation: nothing missing: nothing to do', async () => {
-  const m = fakeMachine(['cmake', 'g++', 'make', 'git', 'nginx', 'prometheus', 'ffmpeg', 'openssl', 'curl', 'gettext-base', 'wrk'], 1000);
+  const m = fakeMachine(['cmake', 'g++', 'make', 'git', 'nginx', 'prometheus', 'ffmpeg', 'openssl', 'curl', 'gettext-base', 'wrk', 'chromium'], 1000);
   const r = await run(m.path);
   expect(r.exitCode).toBe(0);
   expect(existsSync(m.aptLog)).toBe(false);
