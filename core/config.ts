@@ -41,6 +41,12 @@ const ENV = {
   NIM_PIPELINE_PARALLEL_SIZE: int(1, 1024).optional(),
   NIM_PASSTHROUGH_ARGS: z.string().optional(),
   NIM_PEFT_SOURCE: z.string().optional(),
+  // LoRA (NIM's names; defaults are NIM's): rescan period, and the limits vLLM takes as
+  // --max-loras / --max-cpu-loras / --max-lora-rank (launcher/peft-scan.ts applies them on the others).
+  NIM_PEFT_REFRESH_INTERVAL: int(1, 86_400).optional(),
+  NIM_MAX_GPU_LORAS: int(1, 1024).default(8),
+  NIM_MAX_CPU_LORAS: int(1, 4096).default(16),
+  NIM_MAX_LORA_RANK: int(1, 1024).default(32),
   // Override the model's declarations (engine parser names; a Jinja template file).
   NIM_TOOL_CALL_PARSER: z.string().regex(/^[\w.-]+$/, 'expected a parser name like llama3_json or hermes').optional(),
   NIM_REASONING_PARSER: z.string().regex(/^[\w.-]+$/, 'expected a parser name like deepseek_r1').optional(),
@@ -135,6 +141,8 @@ export interface Settings {
   pipelineParallelSize: number | undefined;
   passthroughArgs: string | undefined;
   peftSource: string | undefined;
+  /** LoRA adapters under peftSource: rescan period (undefined: only at start) and limits. */
+  peft: { refreshIntervalS: number | undefined; maxGpuLoras: number; maxCpuLoras: number; maxLoraRank: number };
   /** NIM_TOOL_CALL_PARSER / NIM_REASONING_PARSER / NIM_CHAT_TEMPLATE: over the manifest's. */
   chat: { toolCallParser: string | undefined; reasoningParser: string | undefined; chatTemplate: string | undefined };
   cachePath: string;
@@ -259,6 +267,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     pipelineParallelSize: r.NIM_PIPELINE_PARALLEL_SIZE,
     passthroughArgs: r.NIM_PASSTHROUGH_ARGS,
     peftSource: r.NIM_PEFT_SOURCE,
+    peft: { refreshIntervalS: r.NIM_PEFT_REFRESH_INTERVAL, maxGpuLoras: r.NIM_MAX_GPU_LORAS, maxCpuLoras: r.NIM_MAX_CPU_LORAS, maxLoraRank: r.NIM_MAX_LORA_RANK },
     chat: { toolCallParser: r.NIM_TOOL_CALL_PARSER, reasoningParser: r.NIM_REASONING_PARSER, chatTemplate: r.NIM_CHAT_TEMPLATE },
     cachePath: r.NIM_CACHE_PATH ?? join(homedir(), '.cache', 'portico'),
     engineUrl: r.NIM_ENGINE_URL?.replace(/\/+$/, ''),
@@ -324,6 +333,10 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
   };
   if (settings.ssl.mode !== 'DISABLED' && (!settings.ssl.keyPath || !settings.ssl.certsPath)) {
     throw new ConfigError(`NIM_SSL_MODE=${settings.ssl.mode}: needs NIM_SSL_KEY_PATH and NIM_SSL_CERTS_PATH`);
+  }
+  // vLLM refuses max_cpu_loras < max_loras at start; say so here, naming the variables.
+  if (settings.peft.maxCpuLoras < settings.peft.maxGpuLoras) {
+    throw new ConfigError(`NIM_MAX_CPU_LORAS=${settings.peft.maxCpuLoras}: must be at least NIM_MAX_GPU_LORAS (${settings.peft.maxGpuLoras})`);
   }
   if (settings.ssl.mode === 'MTLS' && !settings.ssl.caCertsPath) {
     throw new ConfigError('NIM_SSL_MODE=MTLS: needs NIM_SSL_CA_CERTS_PATH');

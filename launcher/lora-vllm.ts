@@ -21,6 +21,14 @@ export const VLLM_RUNTIME_LORA_ENV = { VLLM_ALLOW_RUNTIME_LORA_UPDATING: 'True' 
 export const VLLM_LOAD_LORA_PATH = '/v1/load_lora_adapter';
 export const VLLM_UNLOAD_LORA_PATH = '/v1/unload_lora_adapter';
 
+/**
+ * One `--lora-modules` item in its JSON form: the `name=path` form splits on `=` and treats any
+ * `,` as JSON, so a path holding either would break it (cli_args.py LoRAParserAction).
+ */
+export function vllmLoraModule(m: { name: string; path: string }): string {
+  return JSON.stringify({ name: m.name, path: m.path });
+}
+
 export interface VllmLoraLimits {
   maxLoras?: number | undefined;
   maxCpuLoras?: number | undefined;
@@ -34,7 +42,7 @@ export function vllmLoraArgs(limits: VllmLoraLimits, modules: readonly { name: s
     ...(limits.maxLoras !== undefined ? ['--max-loras', String(limits.maxLoras)] : []),
     ...(limits.maxCpuLoras !== undefined ? ['--max-cpu-loras', String(limits.maxCpuLoras)] : []),
     ...(limits.maxLoraRank !== undefined ? ['--max-lora-rank', String(limits.maxLoraRank)] : []),
-    ...(modules.length ? ['--lora-modules', ...modules.map((m) => `${m.name}=${m.path}`)] : []),
+    ...(modules.length ? ['--lora-modules', ...modules.map(vllmLoraModule)] : []),
   ];
 }
 

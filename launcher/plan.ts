@@ -16,6 +16,8 @@ import { llamaCppCommand } from './engines/llamacpp.js';
 import { trtllmCommand } from './engines/trtllm.js';
 import type { EngineCommand, GpuEngineInput, ServedModel } from '../core/engine.js';
 import { vllmCommand } from './engines/vllm.js';
+import { withLlamaCppLoras } from './lora-llamacpp.js';
+import { planLoras, type LoraPlan } from './peft-plan.js';
 import { ggufContextLength } from './gguf-context.js';
 import { describeGpus, loadGpuCatalog, probeGpus, which, type GpuInventory } from './gpus.js';
 import {
@@ -43,6 +45,8 @@ export interface LaunchPlan {
   model: ServedModel;
   /** The full picture (all groups), for logging and list-model-profiles. */
   listing: ProfileListing;
+  /** NIM_PEFT_SOURCE's adapters the engine starts with (absent: LoRA not served). */
+  loras?: LoraPlan | undefined;
 }
 
 export interface PlanContext {
@@ -200,7 +204,8 @@ export interface EngineInputs {
   mmproj?: string | undefined;
   /** Executable for the engine (absolute path when found on PATH). */
   command: string;
-  loraModules?: { name: string; path: string }[] | undefined;
+  /** LoRA adapters the engine starts with (`file`: the GGUF llama.cpp loads). */
+  loraModules?: { name: string; path: string; file?: string | undefined }[] | undefined;
   /** The launcher's env, to tell whether HF_HOME is already set. */
   parentEnv: NodeJS.ProcessEnv;
   /** The weights carry their own quantization_config (vLLM must not be given another). */
@@ -220,6 +225,7 @@ export function buildEngineCommand(i: EngineInputs): EngineCommand {
     env.CUDA_VISIBLE_DEVICES = chosen.gpus.map((g) => g.cudaId).join(',');
   }
   if (profile.tags.llm_engine !== 'llamacpp' && !i.parentEnv.HF_HOME) env.HF_HOME = join(settings.cachePath, 'huggingface');
+  const loraLimits = { maxLoras: settings.peft.maxGpuLoras, maxCpuLoras: settings.peft.maxCpuLoras, maxLoraRank: settings.peft.maxLoraRank };
   const media = manifest.model.media;
   const mmLimits = {
     ...(manifest.model.vision ? { image: Math.min(manifest.model.vision.maxImagesPerPrompt, settings.media.maxImages) } : {}),
@@ -245,7 +251,9 @@ export function buildEngineCommand(i: EngineInputs): EngineCommand {
         ...common,
         precision: profile.tags.precision,
         lora: profile.tags.feat_lora,
-        loraModules: i.loraModules,
+        loraModules: i.loraModules?.map(({ name, path }) => ({ name, path })),
+        loraLimits,
+        loraRuntime: settings.peft.refreshIntervalS !== undefined,
         mmLimits,
         checkpointQuantized: i.checkpointQuantized,
       });
@@ -254,7 +262,8 @@ export function buildEngineCommand(i: EngineInputs): EngineCommand {
         ...common,
         configPath: join(settings.cachePath, 'trtllm', `${profile.id.slice(0, 12)}.yaml`),
         lora: profile.tags.feat_lora,
-        loraModules: i.loraModules,
+        loraModules: i.loraModules?.map(({ name, path }) => ({ name, path })),
+        loraLimits,
       });
     case 'llamacpp': {
       const cmd = llamaCppCommand({
@@ -268,7 +277,8 @@ export function buildEngineCommand(i: EngineInputs): EngineCommand {
         chat: common.chat,
         extraArgs: [...profile.args, ...passthrough],
       });
-      return { ...cmd, env: { ...cmd.env, ...env } };
+      const loras = (i.loraModules ?? []).flatMap((m) => (m.file ? [{ name: m.name, file: m.file }] : []));
+      return withLlamaCppLoras({ ...cmd, env: { ...cmd.env, ...env } }, loras);
     }
   }
 }
@@ -379,8 +389,8 @@ export async function planLaunch(settings: Settings, ctx: PlanContext & { root?:
       command = which('trtllm-serve', env) ?? 'trtllm-serve';
       break;
   }
-  const loraModules = profile.tags.feat_lora ? findLoraAdapters(settings.peftSource) : [];
-  if (profile.tags.feat_lora && settings.peftSource && !loraModules.length) ctx.log(`[profile] NIM_PEFT_SOURCE=${settings.peftSource}: no adapter directories (with adapter_config.json) found`);
+  const loras = await planLoras(settings, profile.tags.llm_engine, profile.tags.feat_lora, model, ctx.log);
+  const loraModules = loras?.adapters ?? [];
 
   // A profile with its own checkpoint (an FP8 / NVFP4 export) or a local directory whose config
   // says how it is quantized: vLLM reads the method from the checkpoint.
@@ -411,5 +421,6 @@ export async function planLaunch(settings: Settings, ctx: PlanContext & { root?:
       ...(settings.media.resizeMaxPixels === undefined && manifest.model.resizeMaxPixels ? { resizeMaxPixels: manifest.model.resizeMaxPixels } : {}),
     },
     listing,
+    loras,
   };
 }
