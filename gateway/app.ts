@@ -36,6 +36,7 @@ import { translatedRoutes } from './translate/routes.js';
 import { anthropicError, isMessagesPath } from './translate/messages.js';
 import type { TokenizeRequest } from './schemas.js';
 import type { MediaNormalizer as FullMediaNormalizer, MediaTarget } from './media/normalize.js';
+import { renameModelJson, renameModelSse, type LoraModels } from './lora-models.js';
 
 export interface Readiness {
   isReady(): boolean;
@@ -70,6 +71,8 @@ export interface AppDeps {
   log?: Logger;
   /** What /v1/metadata, /v1/license, /v1/manifest describe; default: derived from `model`. */
   management?: ManagementInfo;
+  /** LoRA adapters served as models besides `model` (gateway/lora-models.ts); default: none. */
+  loras?: LoraModels;
 }
 
 type Access = 'public' | 'protected';
@@ -124,7 +127,7 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
   const mgmt = createManagement(deps.management ?? fallbackManagementInfo(model), model);
 
   const checkModel = (name: unknown, param = 'model'): void => {
-    if (name !== undefined && name !== model.id) {
+    if (name !== undefined && name !== model.id && !deps.loras?.has(name)) {
       throw new PorticoError('model_not_found', String(name), { param });
     }
   };
@@ -156,7 +159,7 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
    * sent as they came when nothing changed them. The translated APIs (Responses, Messages) call
    * this with the chat body they built and translate what comes back.
    */
-  const callEngine = async (c: Context, path: string, body: Record<string, unknown>, raw: Uint8Array | undefined, opts: EngineCallOptions = {}): Promise<EngineAnswer> => {
+  const callEngineAs = async (c: Context, path: string, body: Record<string, unknown>, raw: Uint8Array | undefined, opts: EngineCallOptions = {}): Promise<EngineAnswer> => {
     requireModelAccess(c, body.model ?? model.id);
     checkModel(body.model);
     // The admission slot is taken only now, with the whole body read and valid.
@@ -209,6 +212,17 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
     return { json: buf, status: res.statusCode };
   };
 
+  /** The same, for a body naming a LoRA adapter too: the engine's way of selecting it (gateway/lora-models.ts). */
+  const callEngine = async (c: Context, path: string, body: Record<string, unknown>, raw: Uint8Array | undefined, opts: EngineCallOptions = {}): Promise<EngineAnswer> => {
+    // Label its metrics with the adapter only once the name is known to be one (bounded label values).
+    if (deps.loras?.has(body.model)) c.get('obs').modelName = body.model as string;
+    const lora = deps.loras?.prepare(body, deps.engine.dialect);
+    const answer = await callEngineAs(c, path, body, lora?.changed ? undefined : raw, opts);
+    const to = lora?.renameTo;
+    if (!to) return answer;
+    return 'stream' in answer ? { stream: renameModelSse(answer.stream, model.id, to) } : { ...answer, json: renameModelJson(answer.json, model.id, to) };
+  };
+
   /** Validate, normalize media, forward; JSON back, or SSE bytes as they arrive. */
   const forward =
     (path: string, schema: z.ZodType, opts: EngineCallOptions = {}) =>
@@ -251,7 +265,10 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
       path: '/v1/models',
       access: 'protected',
       inference: false,
-      handler: (c) => c.json({ object: 'list', data: canUseModel(c, model.id) ? [modelCard(model, created)] : [] }),
+      handler: (c) => {
+        const adapters = (deps.loras?.all() ?? []).map((a) => ({ ...modelCard({ id: a.id, root: a.root, maxModelLen: model.maxModelLen }, created), parent: model.id }));
+        return c.json({ object: 'list', data: [modelCard(model, created), ...adapters].filter((m) => canUseModel(c, m.id)) });
+      },
     },
     { method: 'POST', path: '/v1/chat/completions', access: 'protected', inference: true, media: MESSAGES, handler: forward('/v1/chat/completions', chatCompletionRequest, { chat: true, nvext: true }) },
     { method: 'POST', path: '/v1/completions', access: 'protected', inference: true, media: [], handler: forward('/v1/completions', completionRequest, { nvext: true }) },

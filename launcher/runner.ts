@@ -9,6 +9,8 @@ import { freePort } from '../core/net.js';
 import { planLaunch } from './plan.js';
 import { redactUrl } from './redact-url.js';
 import { spawnEngine, type EngineProcess } from './supervise.js';
+import type { LoraPlan } from './peft-plan.js';
+import { restartableEngine } from './restartable-engine.js';
 
 export interface EngineRunner {
   mode: 'local' | 'ray-head' | 'external';
@@ -20,7 +22,7 @@ export interface EngineRunner {
   /** Undefined for an engine we did not start (its kind is learnt, if at all, from its answers). */
   kind: EngineKind | undefined;
   /** The launch plan (profile, engine argv, model) the management endpoints describe; none for external. */
-  plan: { profile: Record<string, unknown>; engine: EngineCommand; model: ServedModel } | undefined;
+  plan: { profile: Record<string, unknown>; engine: EngineCommand; model: ServedModel; loras?: LoraPlan | undefined } | undefined;
   /**
    * Start the engine; resolves with its process once spawned (undefined: nothing to spawn). May
    * take long (a Ray cluster assembling); `stopped()` turning true makes it give up early.
@@ -47,7 +49,8 @@ export async function localRunner(settings: Settings, log: Logger, env: NodeJS.P
     stopGraceMs: 10_000,
     async start() {
       log.info({ command: plan.engine.command, args: plan.engine.args }, `starting ${plan.engine.kind} engine on 127.0.0.1:${enginePort}`);
-      const engine = spawnEngine(plan.engine, log);
+      // Restartable in place: llama.cpp changes its LoRA adapters by restarting (serve/loras.ts).
+      const engine = restartableEngine((cmd) => spawnEngine(cmd, log), plan.engine);
       log.info(`engine pid ${engine.pid}`);
       return engine;
     },

@@ -21,6 +21,8 @@ import { startGpuPoller } from './gpu-metrics.js';
 import { createMediaNormalizer, type Modalities } from '../gateway/media/normalize.js';
 import { engineModalities } from '../gateway/media/modalities.js';
 import { mediaProcessors } from '../gateway/media/processors.js';
+import { Admission } from '../gateway/admission.js';
+import { initialLoraModels, startLoraRefresh } from './loras.js';
 
 const NOT_READY_WINDOW_MS = 1000;
 
@@ -62,7 +64,10 @@ export async function serve(settings: Settings, log: Logger, env: NodeJS.Process
   const management = buildManagementInfo({ settings, plan: runner.plan, model, release });
   // Image URLs are fetched here, safely, and handed to the engine as data: URIs.
   const media = createMediaNormalizer(settings.media, { metrics: metrics.media, processors: mediaProcessors(settings.media) });
-  const { app } = createApp({ settings, model, upstream, engine: engineInfo, readiness, keys, metrics, log, management, media });
+  // LoRA adapters are models too; a llama.cpp restart to change them waits for admitted requests.
+  const loras = initialLoraModels(runner.plan?.loras);
+  const admission = new Admission({ maxConcurrent: settings.maxConcurrentRequests, maxQueue: settings.maxQueue, queueTimeoutMs: settings.queueTimeoutMs });
+  const { app } = createApp({ settings, model, upstream, engine: engineInfo, readiness, keys, metrics, log, management, media, loras, admission });
   const server = await listen(app, { port: settings.port, host: settings.host, tls, limits: settings, log });
   // SIGHUP re-reads the API keys file and the TLS key and certificates.
   const onHup = () => {
@@ -85,6 +90,7 @@ export async function serve(settings: Settings, log: Logger, env: NodeJS.Process
   let stopping = false;
   // The engine, once the runner has spawned it (a Ray head first waits for its cluster).
   const starting = runner.start(() => stopping);
+  let loraRefresh: { stop(): Promise<void> } | undefined;
 
   const shutdown = async (reason: string, code = 0): Promise<number> => {
     if (stopping) return done;
@@ -94,6 +100,7 @@ export async function serve(settings: Settings, log: Logger, env: NodeJS.Process
     process.off('SIGHUP', onHup);
     void gpuPoller.then((p) => p?.stop());
     keys.close();
+    void loraRefresh?.stop(); // a restart under way sees the engine stop and gives up
     log.info(`shutting down (${reason}): draining in-flight requests for up to ${settings.shutdownTimeoutS} s`);
     await server.close(settings.shutdownTimeoutS * 1000, () =>
       upstream.abortAll(new PorticoError('engine_unavailable', 'the server is shutting down (NIM_SHUTDOWN_TIMEOUT reached)')),
@@ -132,7 +139,13 @@ export async function serve(settings: Settings, log: Logger, env: NodeJS.Process
         log.info(`model modalities: ${m ? Object.entries(m).filter(([, v]) => v).map(([k]) => k).join(', ') || 'text only' : 'unknown'}`);
       }
       ready = true;
-      log.info(`ready: serving model "${model.id}"`);
+      log.info(`ready: serving model "${model.id}"${loras.all().length ? ` and ${loras.all().length} LoRA adapter(s)` : ''}`);
+      loraRefresh = startLoraRefresh({
+        plan: runner.plan?.loras, kind: runner.kind, engine, engineUrl: runner.url, upstream, healthPath: runner.healthPath, table: loras, admission, settings, log,
+        pause: (reason) => ((ready = false), (notReadyReason = reason)),
+        resume: () => (ready = !stopping),
+        fatal: (err) => void shutdown(`the engine did not come back after a LoRA restart: ${(err as Error).message}`, 1),
+      });
       if (external) watchHealth(upstream, runner.healthPath, (ok) => {
         ready = ok && !stopping;
         notReadyReason = ok ? '' : 'the engine is not answering its health check';

@@ -1,0 +1,121 @@
+// LoRA adapters while serving: the gateway's adapter models (gateway/lora-models.ts) filled from
+// the launcher's scan of NIM_PEFT_SOURCE, and kept in step with the folder every
+// NIM_PEFT_REFRESH_INTERVAL seconds, the way each engine allows:
+//
+//   vLLM          /v1/load_lora_adapter and /v1/unload_lora_adapter while it serves; the table is
+//                 what the engine then lists (an adapter it refused is not served).
+//   llama.cpp     llama-server reads adapter files only at start: the engine is restarted with the
+//                 new list. Readiness goes 503 first, in-flight requests finish (at most
+//                 NIM_SHUTDOWN_TIMEOUT), the engine is replaced on the same port, and the table
+//                 (ids = positions in the list) changes together with the engine.
+//   TensorRT-LLM  adapters are named per request (lora_request with the folder): the table is the scan.
+import type { Settings } from '../core/config.js';
+import type { Logger } from '../core/logger.js';
+import type { EngineKind } from '../core/engine.js';
+import type { Admission } from '../gateway/admission.js';
+import { LoraModels } from '../gateway/lora-models.js';
+import type { Upstream } from '../gateway/upstream.js';
+import { withLlamaCppLoras } from '../launcher/lora-llamacpp.js';
+import { applyLoraChanges, reconcileLoras, VllmLoraClient } from '../launcher/lora-vllm.js';
+import type { LoraPlan } from '../launcher/peft-plan.js';
+import { startPeftRefresh, type PeftChanges, type PeftRefresh } from '../launcher/peft-refresh.js';
+import { scanPeftSource, type PeftAdapter } from '../launcher/peft-scan.js';
+import type { RestartableEngine } from '../launcher/restartable-engine.js';
+import type { EngineProcess } from '../launcher/supervise.js';
+import { waitHealthy } from '../launcher/supervise.js';
+
+/** The adapter models the gateway starts with (before the engine is ready: requests wait for it anyway). */
+export function initialLoraModels(plan: LoraPlan | undefined): LoraModels {
+  const table = new LoraModels();
+  table.set(toModels(plan?.adapters ?? []));
+  return table;
+}
+
+export interface LoraServiceDeps {
+  plan: LoraPlan | undefined;
+  kind: EngineKind | undefined;
+  engine: EngineProcess | undefined;
+  engineUrl: string;
+  upstream: Upstream;
+  healthPath: string;
+  table: LoraModels;
+  admission: Admission;
+  settings: Settings;
+  log: Logger;
+  /** Readiness while the llama.cpp engine restarts. */
+  pause(reason: string): void;
+  resume(): void;
+  /** The restarted engine never became healthy: serving cannot go on. */
+  fatal(err: unknown): void;
+}
+
+/** Start the refresh loop once the engine is ready; undefined when adapters are not rescanned. */
+export function startLoraRefresh(d: LoraServiceDeps): PeftRefresh | undefined {
+  const plan = d.plan;
+  const intervalS = d.settings.peft.refreshIntervalS;
+  if (!plan || intervalS === undefined || !d.kind) return undefined;
+  const apply = appliers[d.kind];
+  return startPeftRefresh({
+    intervalMs: intervalS * 1000,
+    initial: plan.adapters,
+    initialSkipped: plan.skipped,
+    scan: (serving) => scanPeftSource(plan.source, { ...plan.scanOptions, serving }),
+    apply: (scanned, changes) => apply(d, scanned, changes),
+    log: { info: (m) => d.log.info(m), warn: (m) => d.log.warn(m) },
+  });
+}
+
+type Applier = (d: LoraServiceDeps, scanned: PeftAdapter[], changes: PeftChanges) => Promise<PeftAdapter[]>;
+
+const appliers: Record<EngineKind, Applier> = {
+  async vllm(d, scanned, changes) {
+    const client = new VllmLoraClient(d.engineUrl);
+    const loaded = await client.list();
+    const plan = reconcileLoras(scanned.map((a) => ({ name: a.name, path: a.path })), loaded);
+    // Replaced weights under the same folder: unload and load again.
+    for (const a of changes.changed) {
+      if (loaded.some((l) => l.name === a.name) && !plan.unload.includes(a.name)) plan.unload.push(a.name);
+      if (!plan.load.some((l) => l.name === a.name)) plan.load.push({ name: a.name, path: a.path });
+    }
+    for (const r of await applyLoraChanges(client, plan)) {
+      if (r.result.ok) d.log.info(`LoRA: ${r.action === 'load' ? 'loaded' : 'unloaded'} adapter "${r.name}"`);
+      else d.log.warn(`LoRA: vLLM refused to ${r.action} adapter "${r.name}" (${r.result.status}): ${r.result.message}`);
+    }
+    const now = await client.list();
+    d.table.set(now.map((l) => ({ id: l.name, root: l.path })));
+    return scanned.filter((a) => now.some((l) => l.name === a.name));
+  },
+
+  async tensorrt_llm(d, scanned) {
+    d.table.set(toModels(scanned));
+    return scanned;
+  },
+
+  async llamacpp(d, scanned) {
+    const engine = d.engine as RestartableEngine | undefined;
+    if (!engine || typeof engine.replace !== 'function') throw new Error('the engine cannot be restarted here');
+    const timeoutS = d.settings.shutdownTimeoutS;
+    d.pause('restarting the engine to change its LoRA adapters');
+    d.log.info(`LoRA: restarting llama-server with ${scanned.length} adapter(s): ${scanned.map((a) => a.name).join(', ') || '-'}`);
+    // In-flight requests finish first, within the shutdown drain bound.
+    const deadline = Date.now() + timeoutS * 1000;
+    while (d.admission.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    if (d.admission.inFlight > 0) d.log.warn(`LoRA: ${d.admission.inFlight} request(s) still in flight after ${timeoutS} s (NIM_SHUTDOWN_TIMEOUT); restarting anyway`);
+    const adapters = scanned.flatMap((a) => (a.file ? [{ name: a.name, file: a.file }] : []));
+    try {
+      await engine.replace(withLlamaCppLoras(engine.command, adapters), 10_000);
+      d.log.info(`engine pid ${engine.pid}`);
+      await waitHealthy(d.upstream, d.healthPath, { timeoutMs: d.settings.engineStartTimeoutS * 1000, exited: engine.exited, log: d.log });
+    } catch (err) {
+      d.fatal(err);
+      throw err;
+    }
+    d.table.set(toModels(scanned));
+    d.resume();
+    return scanned;
+  },
+};
+
+function toModels(adapters: readonly PeftAdapter[]) {
+  return adapters.map((a) => ({ id: a.name, root: a.path }));
+}
