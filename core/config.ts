@@ -35,6 +35,9 @@ const ENV = {
   NIM_MODEL_PROFILE: z.string().optional(),
   NIM_MANIFEST_PATH: z.string().optional(),
   NIM_MANIFEST_ALLOW_UNSAFE: bool.default(false),
+  // Several models behind one gateway (launcher/models-file.ts).
+  NIM_MODELS_FILE: z.string().min(1).optional(),
+  NIM_MODELS_RESTART: bool.default(false),
   NIM_PROFILE_PREFERENCE: z.enum(['latency', 'throughput']).default('latency'),
   NIM_MAX_MODEL_LEN: int(1).optional(),
   NIM_TENSOR_PARALLEL_SIZE: int(1, 1024).optional(),
@@ -135,6 +138,10 @@ export interface Settings {
   modelProfile: string | undefined;
   manifestPath: string | undefined;
   manifestAllowUnsafe: boolean;
+  /** NIM_MODELS_FILE: several models, one engine each; undefined: one model from the settings above. */
+  modelsFile: string | undefined;
+  /** NIM_MODELS_RESTART: an engine that dies is restarted in place (with backoff) instead of ending the process. */
+  modelsRestart: boolean;
   profilePreference: 'latency' | 'throughput';
   maxModelLen: number | undefined;
   tensorParallelSize: number | undefined;
@@ -261,6 +268,8 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     modelProfile: r.NIM_MODEL_PROFILE,
     manifestPath: r.NIM_MANIFEST_PATH,
     manifestAllowUnsafe: r.NIM_MANIFEST_ALLOW_UNSAFE,
+    modelsFile: r.NIM_MODELS_FILE,
+    modelsRestart: r.NIM_MODELS_RESTART,
     profilePreference: r.NIM_PROFILE_PREFERENCE,
     maxModelLen: r.NIM_MAX_MODEL_LEN,
     tensorParallelSize: r.NIM_TENSOR_PARALLEL_SIZE,

@@ -10,7 +10,7 @@
 // - trtllm-serve takes `lora_request: {lora_name, lora_int_id, lora_path}` per request; the
 //   gateway builds it from the folder, and a client's own `lora_request` (any path on this
 //   machine) is never forwarded.
-import type { EngineDialect } from '../core/engine.js';
+import type { ModelRegistry, ServedEntry } from './models.js';
 
 export interface LoraModel {
   /** The model name requests use (the adapter's folder name). */
@@ -22,53 +22,87 @@ export interface LoraModel {
 export interface LoraRequestPlan {
   /** The body was changed (send it re-serialized, not the client's bytes). */
   changed: boolean;
-  /** The engine answers under the base model's name: rename `model` in its answer to this. */
-  renameTo?: string | undefined;
+  /** The engine answers under the base model's name: rename `model` in its answer. */
+  rename?: { from: string; to: string } | undefined;
 }
 
+/**
+ * The adapters of one base model. Bound to the registry, each is a model entry whose parent is
+ * the base: same engine connection, admission slots and readiness, its own name (so routing,
+ * per-key `models=`, 404 and the model_name metrics treat it as any model).
+ */
 export class LoraModels {
   private list: readonly LoraModel[] = [];
   private byId = new Map<string, number>();
+  private registry: ModelRegistry | undefined;
+  private base: ServedEntry | undefined;
   // TensorRT-LLM caches adapters by lora_int_id: one id per (name, folder), never reused.
   private readonly trtllmIds = new Map<string, number>();
   private nextTrtllmId = 1;
 
-  /** The adapters served now, in the engine's order (llama.cpp ids are positions in it). */
-  set(adapters: readonly LoraModel[]): void {
+  bind(registry: ModelRegistry, base: ServedEntry): void {
+    this.registry = registry;
+    this.base = base;
+    this.sync();
+  }
+
+  /**
+   * The adapters served now, in the engine's order (llama.cpp ids are positions in it). Returns
+   * the names not served as models because another model already has that name.
+   */
+  set(adapters: readonly LoraModel[]): string[] {
     this.list = [...adapters];
     this.byId = new Map(this.list.map((a, i) => [a.id, i]));
+    return this.sync();
   }
 
   all(): readonly LoraModel[] {
     return this.list;
   }
 
-  has(id: unknown): boolean {
-    return typeof id === 'string' && this.byId.has(id);
+  private sync(): string[] {
+    const { registry, base } = this;
+    if (!registry || !base) return [];
+    const want = new Map(this.list.map((a) => [a.id, a]));
+    for (const e of registry.list()) {
+      if (e.parent === base.id && want.get(e.id)?.root !== e.served.root) registry.remove(e.id);
+    }
+    const taken: string[] = [];
+    for (const a of this.list) {
+      const e = registry.find(a.id);
+      if (e?.parent === base.id) continue;
+      if (e) taken.push(a.id);
+      else registry.add({ ...base, served: { ...base.served, id: a.id, root: a.root }, aliases: [], parent: base.id });
+    }
+    return taken;
   }
 
   /**
-   * Adapt a validated body whose `model` is the base model or one of the adapters (the caller has
-   * refused any other name) to the engine's dialect. Mutates `body`.
+   * Adapt a validated body for `entry` (the model it names) to the engine's dialect, when entry is
+   * the base model or one of its adapters. Mutates `body`.
    */
-  prepare(body: Record<string, unknown>, dialect: EngineDialect): LoraRequestPlan {
-    const selected = typeof body.model === 'string' && this.byId.has(body.model) ? body.model : undefined;
-    switch (dialect) {
+  prepare(body: Record<string, unknown>, entry: ServedEntry): LoraRequestPlan {
+    // A client's own lora_request names any path on this machine: never forwarded.
+    const stripped = entry.engine.dialect === 'trtllm' && 'lora_request' in body;
+    if (stripped) delete body.lora_request;
+    const base = this.base;
+    if (!base) return { changed: stripped };
+    const selected = entry.parent === base.id && this.byId.has(entry.id) ? entry.id : undefined;
+    if (entry !== base && selected === undefined) return { changed: stripped };
+    switch (base.engine.dialect) {
       case 'llamacpp': {
         if (!this.list.length) return { changed: false };
         body.lora = this.list.map((a, id) => ({ id, scale: a.id === selected ? 1 : 0 }));
-        return { changed: true, renameTo: selected };
+        return { changed: true, ...(selected ? { rename: { from: base.id, to: selected } } : {}) };
       }
       case 'trtllm': {
-        const had = 'lora_request' in body;
-        delete body.lora_request;
-        if (selected === undefined) return { changed: had };
+        if (selected === undefined) return { changed: stripped };
         const a = this.list[this.byId.get(selected)!]!;
         body.lora_request = { lora_name: a.id, lora_int_id: this.trtllmId(a), lora_path: a.root, lora_ckpt_source: 'hf' };
         return { changed: true };
       }
       case 'openai':
-        return { changed: false };
+        return { changed: stripped };
     }
   }
 

@@ -37,6 +37,10 @@ import {
 import { listProfileGroups, selectOptions, selectProfile, type EngineAvailability, type Evaluation, type ProfileListing, type SystemInfo } from './select.js';
 import { ensureLlamaServer, llamaServerPath } from './prepare/build-engine.js';
 import { TINY_MMPROJ_FILE, TINY_MODEL_FILE, ensureTinyModel } from './prepare/tiny-model.js';
+import { TINY_EMBED_FILE, ensureTinyEmbed } from './prepare/tiny-embed.js';
+
+/** The CPU demo's embedding model (manifests/portico-tiny-embed.yaml), generated like the demo VLM. */
+export const TINY_EMBED_SOURCE = 'portico://tiny-embed';
 
 export interface LaunchPlan {
   /** What the dry run prints: id, name, NIM tags, manifest, why it was chosen. */
@@ -362,11 +366,29 @@ export async function planLaunch(settings: Settings, ctx: PlanContext & { root?:
       ` [${selection.runnable.length} runnable, ${selection.lowMemory.length} low memory, ${selection.incompatible.length} incompatible]`,
   );
   for (const w of selection.warnings) ctx.log(`[profile] warning: ${w}`);
+  return planEngine(settings, resolved, chosen, { ...ctx, env, selected: selection.how, listing });
+}
 
+export interface EngineContext extends PlanContext {
+  env: NodeJS.ProcessEnv;
+  /** How the profile was chosen (what the dry run prints as `selected`). */
+  selected: string;
+  listing: ProfileListing;
+}
+
+/** A chosen profile → the engine command and the served model (weights generated, engine built unless dry). */
+export async function planEngine(settings: Settings, resolved: ResolvedManifest, chosen: Evaluation, ctx: EngineContext): Promise<LaunchPlan> {
+  const { manifest } = resolved;
+  const { env, listing } = ctx;
+  const profile = chosen.profile;
   // Weights: NIM_MODEL_PATH, the profile's own checkpoint, or the model's; portico:// is generated.
   let source = resolved.sourceOverride ?? profile.source ?? manifest.model.source;
   let mmprojSource = resolved.sourceOverride ? undefined : (profile.mmproj ?? manifest.model.mmproj);
   if (resolved.sourceOverride && profile.tags.llm_engine === 'llamacpp' && /\.gguf$/i.test(source)) mmprojSource = findMmproj(resolve(source));
+  if (source === TINY_EMBED_SOURCE) {
+    const dir = join(settings.cachePath, 'models');
+    source = ctx.dryRun ? resolve(dir, TINY_EMBED_FILE) : (await ensureTinyEmbed(dir)).model;
+  }
   if (source.startsWith('portico://') || mmprojSource?.startsWith('portico://')) {
     const dir = join(settings.cachePath, 'models');
     const demo = ctx.dryRun ? { model: resolve(dir, TINY_MODEL_FILE), mmproj: resolve(dir, TINY_MMPROJ_FILE) } : await ensureTinyModel(dir);
@@ -403,7 +425,7 @@ export async function planLaunch(settings: Settings, ctx: PlanContext & { root?:
       id: profile.id,
       name: profile.name,
       tags: { ...nimTags(profile.tags), ...(profile.extraTags ?? {}) },
-      selected: selection.how,
+      selected: ctx.selected,
       reason: chosen.reason,
       manifest: manifest.file,
       model: manifest.model.id,

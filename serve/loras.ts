@@ -82,12 +82,12 @@ const appliers: Record<EngineKind, Applier> = {
       else d.log.warn(`LoRA: vLLM refused to ${r.action} adapter "${r.name}" (${r.result.status}): ${r.result.message}`);
     }
     const now = await client.list();
-    d.table.set(now.map((l) => ({ id: l.name, root: l.path })));
+    setTable(d, now.map((l) => ({ id: l.name, root: l.path })));
     return scanned.filter((a) => now.some((l) => l.name === a.name));
   },
 
   async tensorrt_llm(d, scanned) {
-    d.table.set(toModels(scanned));
+    setTable(d, toModels(scanned));
     return scanned;
   },
 
@@ -110,11 +110,15 @@ const appliers: Record<EngineKind, Applier> = {
       d.fatal(err);
       throw err;
     }
-    d.table.set(toModels(scanned));
+    setTable(d, toModels(scanned));
     d.resume();
     return scanned;
   },
 };
+
+function setTable(d: LoraServiceDeps, models: { id: string; root: string }[]): void {
+  for (const name of d.table.set(models)) d.log.warn(`LoRA: adapter "${name}" is not served: another model already has that name`);
+}
 
 function toModels(adapters: readonly PeftAdapter[]) {
   return adapters.map((a) => ({ id: a.name, root: a.path }));
