@@ -35,13 +35,21 @@ export interface VllmLoraLimits {
   maxLoraRank?: number | undefined;
 }
 
+/** The ranks vLLM v0.11.0 accepts for --max-lora-rank (LoRAConfig.__post_init__, config/lora.py:104-109). */
+export const VLLM_LORA_RANKS = [8, 16, 32, 64, 128, 256, 320, 512] as const;
+
+/** NIM_MAX_LORA_RANK as vLLM takes it: the smallest rank it accepts that is not smaller (at most 512). */
+export function vllmMaxLoraRank(rank: number): number {
+  return VLLM_LORA_RANKS.find((r) => r >= rank) ?? VLLM_LORA_RANKS[VLLM_LORA_RANKS.length - 1]!;
+}
+
 /** vLLM arguments for LoRA serving: the limits plus static adapters known at start. */
 export function vllmLoraArgs(limits: VllmLoraLimits, modules: readonly { name: string; path: string }[] = []): string[] {
   return [
     '--enable-lora',
     ...(limits.maxLoras !== undefined ? ['--max-loras', String(limits.maxLoras)] : []),
     ...(limits.maxCpuLoras !== undefined ? ['--max-cpu-loras', String(limits.maxCpuLoras)] : []),
-    ...(limits.maxLoraRank !== undefined ? ['--max-lora-rank', String(limits.maxLoraRank)] : []),
+    ...(limits.maxLoraRank !== undefined ? ['--max-lora-rank', String(vllmMaxLoraRank(limits.maxLoraRank))] : []),
     ...(modules.length ? ['--lora-modules', ...modules.map(vllmLoraModule)] : []),
   ];
 }
