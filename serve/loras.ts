@@ -55,31 +55,39 @@ export function startLoraRefresh(d: LoraServiceDeps): PeftRefresh | undefined {
   const intervalS = d.settings.peft.refreshIntervalS;
   if (!plan || intervalS === undefined || !d.kind) return undefined;
   const apply = appliers[d.kind];
+  const refused = new Map<string, string>();
   return startPeftRefresh({
     intervalMs: intervalS * 1000,
     initial: plan.adapters,
     initialSkipped: plan.skipped,
     scan: (serving) => scanPeftSource(plan.source, { ...plan.scanOptions, serving }),
-    apply: (scanned, changes) => apply(d, scanned, changes),
+    apply: (scanned, changes) => apply(d, scanned, changes, refused),
     log: { info: (m) => d.log.info(m), warn: (m) => d.log.warn(m) },
   });
 }
 
-type Applier = (d: LoraServiceDeps, scanned: PeftAdapter[], changes: PeftChanges) => Promise<PeftAdapter[]>;
+/** `refused`: adapters the engine would not load, by name → fingerprint (not retried until their files change). */
+type Applier = (d: LoraServiceDeps, scanned: PeftAdapter[], changes: PeftChanges, refused: Map<string, string>) => Promise<PeftAdapter[]>;
 
 const appliers: Record<EngineKind, Applier> = {
-  async vllm(d, scanned, changes) {
+  async vllm(d, scanned, changes, refused) {
     const client = new VllmLoraClient(d.engineUrl);
     const loaded = await client.list();
-    const plan = reconcileLoras(scanned.map((a) => ({ name: a.name, path: a.path })), loaded);
+    const wanted = scanned.filter((a) => refused.get(a.name) !== a.fingerprint);
+    const plan = reconcileLoras(wanted.map((a) => ({ name: a.name, path: a.path })), loaded);
+    // An adapter refused before and unchanged since is neither retried nor unloaded.
+    plan.unload = plan.unload.filter((name) => !scanned.some((a) => a.name === name && refused.get(name) === a.fingerprint));
     // Replaced weights under the same folder: unload and load again.
-    for (const a of changes.changed) {
+    for (const a of changes.changed.filter((c) => wanted.includes(c))) {
       if (loaded.some((l) => l.name === a.name) && !plan.unload.includes(a.name)) plan.unload.push(a.name);
       if (!plan.load.some((l) => l.name === a.name)) plan.load.push({ name: a.name, path: a.path });
     }
     for (const r of await applyLoraChanges(client, plan)) {
       if (r.result.ok) d.log.info(`LoRA: ${r.action === 'load' ? 'loaded' : 'unloaded'} adapter "${r.name}"`);
       else d.log.warn(`LoRA: vLLM refused to ${r.action} adapter "${r.name}" (${r.result.status}): ${r.result.message}`);
+      const fp = scanned.find((a) => a.name === r.name)?.fingerprint;
+      if (r.action === 'load' && !r.result.ok && fp) refused.set(r.name, fp);
+      else if (r.action === 'load') refused.delete(r.name);
     }
     const now = await client.list();
     setTable(d, now.map((l) => ({ id: l.name, root: l.path })));
