@@ -22,7 +22,9 @@ import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from '../core/config.js';
 
-export type ModelTask = 'chat' | 'embedding';
+import type { ModelTask } from '../core/engine.js';
+
+export type { ModelTask };
 
 export interface ModelEntry {
   name: string;
