@@ -28,7 +28,7 @@ import { planChat, toolCallCompletion, toolCallEvents } from './tools.js';
 import { applyNvext } from './nvext.js';
 import { mirrorReasoningJson, ReasoningSse } from './reasoning.js';
 import type { Logger } from 'pino';
-import { Metrics, METRICS_CONTENT_TYPE } from './metrics.js';
+import { engineMetricsPath, Metrics, METRICS_CONTENT_TYPE } from './metrics.js';
 import { observe, type RequestObservation } from './observe.js';
 import { createManagement, fallbackManagementInfo, type ManagementInfo } from './management.js';
 import { buildOpenApi, docsHtml, DOCS_CSP } from './openapi.js';
@@ -339,13 +339,19 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
   const metricsResponse = async (c: Context): Promise<Response> =>
     c.body(
       await metrics.render({
-        models: registry.list().filter((e) => e.parent === null).map((e) => ({ model: e.id, engine: e.upstream, queue: e.admission })),
+        ...renderedModels(),
         ready: registry.readiness().ready,
         wait: (f) => c.get('obs').waiting(f),
       }),
       200,
       { 'content-type': METRICS_CONTENT_TYPE },
     );
+  /** One engine: its series appended as it names them (as before several models); several: merged, labelled by model. */
+  const renderedModels = () => {
+    const engines = registry.list().filter((e) => e.parent === null);
+    if (engines.length === 1) return { model: engines[0]!.id, engine: engines[0]!.upstream, queue: engines[0]!.admission };
+    return { models: engines.map((e) => ({ model: e.id, engine: e.upstream, queue: e.admission, metricsPath: engineMetricsPath(e.engine.kind) })) };
+  };
   /** /v1/metadata: the deployment, then one modelInfo entry per served model. */
   const metadata = () => {
     const m = mgmt.metadata();

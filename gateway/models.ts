@@ -4,7 +4,7 @@
 //
 // Entries may be added and removed while serving (LoRA adapters are models whose `parent` is the
 // base model: they share the parent's upstream, admission and readiness objects and differ in id).
-import type { EngineDialect, ServedModel } from '../core/engine.js';
+import type { EngineDialect, ModelTask, ServedModel } from '../core/engine.js';
 import { PorticoError } from '../core/errors.js';
 import type { Admission } from './admission.js';
 import { createDialect, type Dialect } from './dialect.js';
@@ -22,7 +22,7 @@ export interface Readiness {
  * `embedding`: /v1/embeddings. Absent: unknown, every route is forwarded (a single model from the
  * NIM_* settings, as before several models existed).
  */
-export type ModelTask = 'chat' | 'embedding';
+export type { ModelTask } from '../core/engine.js';
 
 /** Mutable: an engine found at a URL tells its dialect once it answers; llama-server its modalities (/props). */
 export interface EngineInfo {

@@ -334,7 +334,7 @@ export async function listProfiles(settings: Settings, ctx: { env?: NodeJS.Proce
 }
 
 /** Each listed profile's tool-call / reasoning parser and chat template (or why they are refused). */
-function withChatFeatures(l: ProfileListing, manifest: Manifest, settings: Settings): ProfileListing {
+export function withChatFeatures(l: ProfileListing, manifest: Manifest, settings: Settings): ProfileListing {
   const engineOf = new Map(manifest.profiles.map((p) => [p.id, p.tags.llm_engine]));
   const add = (p: ProfileListing['runnable'][number]) => {
     try {

@@ -49,6 +49,15 @@ export interface LoraServiceDeps {
   fatal(err: unknown): void;
 }
 
+/**
+ * Once the engine is ready (at start, or after it died and was started again with the plan's
+ * adapters): the table is set back to those adapters, and the refresh loop starts from them.
+ */
+export function restartLoraRefresh(d: LoraServiceDeps): PeftRefresh | undefined {
+  setTable(d, toModels(d.plan?.adapters ?? []));
+  return startLoraRefresh(d);
+}
+
 /** Start the refresh loop once the engine is ready; undefined when adapters are not rescanned. */
 export function startLoraRefresh(d: LoraServiceDeps): PeftRefresh | undefined {
   const plan = d.plan;
