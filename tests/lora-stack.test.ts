@@ -14,6 +14,8 @@ import { startStack, type Stack } from './helpers/stack.js';
 const [A, B] = TINY_LORA_NAMES;
 const C = 'portico-tiny-lora-c';
 const BASE = 'portico/tiny-vlm';
+// The CPU demo serves an embedding model too; adapters belong to the first model, the VLM.
+const EMBED = 'portico/tiny-embed';
 const REFRESH_S = 1;
 const KEY_ALL = 'sk-lora-all-0123456789';
 const KEY_A = 'sk-lora-only-a-0123456789';
@@ -48,8 +50,8 @@ afterAll(async () => {
 describe('LoRA adapters on the CPU stack (llama.cpp)', () => {
   it('/v1/models lists the base model and each adapter with parent and root; the bad folder is skipped with a reason', async () => {
     const models = await listed();
-    expect(models.map((m) => [m.id, m.parent])).toEqual([[BASE, null], [A, BASE], [B, BASE]]);
-    expect(models[1]!.root).toBe(join(dir, A));
+    expect(models.map((m) => [m.id, m.parent])).toEqual([[BASE, null], [EMBED, null], [A, BASE], [B, BASE]]);
+    expect(models[2]!.root).toBe(join(dir, A));
     expect(stack.output()).toMatch(/skipping adapter folder "not-an-adapter": adapter_model\.gguf: not a GGUF file/);
   });
 
@@ -107,7 +109,7 @@ describe('LoRA adapters on the CPU stack (llama.cpp)', () => {
     await rm(staging, { recursive: true, force: true });
     await rm(join(dir, A), { recursive: true, force: true });
     // Within the interval plus the engine restart llama.cpp needs to load a file: bounded, not timed.
-    await until(async () => (await listed()).map((m) => m.id).join() === [BASE, B, C].join(), `/v1/models = base, ${B}, ${C}`, {
+    await until(async () => (await listed()).map((m) => m.id).join() === [BASE, EMBED, B, C].join(), `/v1/models = base, ${B}, ${C}`, {
       withinMs: 30_000,
       detail: () => stack.output(),
     });
