@@ -36,7 +36,7 @@ import { translatedRoutes } from './translate/routes.js';
 import { anthropicError, isMessagesPath } from './translate/messages.js';
 import type { TokenizeRequest } from './schemas.js';
 import type { MediaNormalizer as FullMediaNormalizer, MediaTarget } from './media/normalize.js';
-import { renameModelJson, renameModelSse, type LoraModels } from './lora-models.js';
+import { renameModelJson, renameModelSse, stripClientLora, type LoraModels } from './lora-models.js';
 import { ModelRegistry, requireTask, type Readiness, type ServedEntry } from './models.js';
 
 export type { Readiness } from './models.js';
@@ -73,8 +73,11 @@ export interface AppDeps {
   log?: Logger;
   /** What /v1/metadata, /v1/license, /v1/manifest describe; default: derived from `model`. */
   management?: ManagementInfo;
-  /** LoRA adapters served as models besides `model` (gateway/lora-models.ts); default: none. */
-  loras?: LoraModels;
+  /**
+   * LoRA adapters (gateway/lora-models.ts), one table per model that has some; a table not bound
+   * to the registry yet is bound to the first model. Default: none.
+   */
+  loras?: readonly LoraModels[];
 }
 
 type Access = 'public' | 'protected';
@@ -116,8 +119,8 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
   const registry = deps.registry ?? singleModel(deps, s);
   const first = registry.list()[0];
   if (!first) throw new Error('createApp: no model to serve');
-  // LoRA adapters of the first model join the registry as models whose parent it is.
-  deps.loras?.bind(registry, first);
+  // LoRA adapters join the registry as models whose parent is their base model.
+  for (const t of deps.loras ?? []) if (!t.bound) t.bind(registry, first);
   const limiter = deps.rateLimiter ?? new RateLimiter();
   const metrics = deps.metrics ?? new Metrics();
   const mgmt = createManagement(deps.management ?? fallbackManagementInfo(first.served), first.served);
@@ -224,7 +227,8 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
    */
   const callEngine = async (c: Context, path: string, body: Record<string, unknown>, raw: Uint8Array | undefined, opts: EngineCallOptions = {}): Promise<EngineAnswer> => {
     const entry = body.model === undefined ? registry.list()[0] : typeof body.model === 'string' ? registry.find(body.model) : undefined;
-    const lora = entry && deps.loras?.prepare(body, entry);
+    const table = entry && deps.loras?.find((t) => t.owns(entry));
+    const lora = entry && (table ? table.prepare(body, entry) : { changed: stripClientLora(body, entry.engine.dialect) });
     const answer = await callEngineAs(c, path, body, lora?.changed ? undefined : raw, opts);
     if (!lora?.rename) return answer;
     const { from, to } = lora.rename;

@@ -38,7 +38,7 @@ function setup(dialect: EngineDialect) {
     { id: 'sql', root: '/loras/sql' },
     { id: 'poet', root: '/loras/poet' },
   ]);
-  const { app } = createApp({ settings: { maxRequestBytes: 64 * 1024 }, registry, loras });
+  const { app } = createApp({ settings: { maxRequestBytes: 64 * 1024 }, registry, loras: [loras] });
   return { app, registry, loras };
 }
 const chat = (app: ReturnType<typeof setup>['app'], body: Record<string, unknown>) =>
@@ -108,6 +108,36 @@ describe('llama.cpp: the whole lora vector on every request to the base model an
     const s = await (await chat(app, { model: 'sql', stream: true })).text();
     expect(s.match(/"model":"[^"]*"/g)).toEqual(['"model":"sql"', '"model":"sql"']);
     expect(s.endsWith('data: [DONE]\n\n')).toBe(true);
+  });
+});
+
+describe('several models, each with its own adapters', () => {
+  it('an adapter reaches its own base model\'s engine with that engine\'s vector', async () => {
+    const registry = new ModelRegistry();
+    const entries = [BASE, 'org/other'].map((id, i) => {
+      const u = new Upstream([engine, other][i]!.url);
+      ups.push(u);
+      return registry.add({
+        served: { id, root: `/models/${id}`, maxModelLen: 4096 },
+        upstream: u,
+        engine: { dialect: 'llamacpp' },
+        admission: new Admission({ maxConcurrent: 4, maxQueue: 0, queueTimeoutMs: 1000 }),
+        readiness: { isReady: () => true, reason: () => '' },
+      });
+    });
+    const mine = new LoraModels();
+    mine.set([{ id: 'sql', root: '/loras/sql' }]);
+    mine.bind(registry, entries[0]!);
+    const theirs = new LoraModels();
+    theirs.set([{ id: 'x', root: '/other-loras/x' }, { id: 'y', root: '/other-loras/y' }]);
+    theirs.bind(registry, entries[1]!);
+    const { app } = createApp({ settings: { maxRequestBytes: 64 * 1024 }, registry, loras: [mine, theirs] });
+    expect((await json<ModelList>(await app.request('/v1/models'))).data.map((m) => [m.id, m.parent])).toEqual([[BASE, null], ['org/other', null], ['sql', BASE], ['x', 'org/other'], ['y', 'org/other']]);
+    for (const model of ['y', 'sql', 'org/other']) expect((await chat(app, { model })).status).toBe(200);
+    expect(sent(engine).map((b) => b.lora)).toEqual([[{ id: 0, scale: 1 }]]);
+    expect(sent(other).map((b) => b.lora)).toEqual([[{ id: 0, scale: 0 }, { id: 1, scale: 1 }], [{ id: 0, scale: 0 }, { id: 1, scale: 0 }]]);
+    const y = await json<ReturnType<typeof answer>>(await chat(app, { model: 'y' }));
+    expect(y.model).toBe('y');
   });
 });
 

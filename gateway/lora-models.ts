@@ -40,10 +40,21 @@ export class LoraModels {
   private readonly trtllmIds = new Map<string, number>();
   private nextTrtllmId = 1;
 
+  /** Attach to the registry: the adapters become models whose parent is `base`. */
   bind(registry: ModelRegistry, base: ServedEntry): void {
     this.registry = registry;
     this.base = base;
     this.sync();
+  }
+
+  get bound(): boolean {
+    return this.base !== undefined;
+  }
+
+  /** The request for `entry` is this table's business: its base model or one of its adapters. */
+  owns(entry: ServedEntry): boolean {
+    const base = this.base;
+    return base !== undefined && (entry === base || (entry.parent === base.id && this.byId.has(entry.id)));
   }
 
   /**
@@ -78,20 +89,17 @@ export class LoraModels {
   }
 
   /**
-   * Adapt a validated body for `entry` (the model it names) to the engine's dialect, when entry is
-   * the base model or one of its adapters. Mutates `body`.
+   * Adapt a validated body for `entry` (this table's base model or one of its adapters: owns()) to
+   * the engine's dialect. Mutates `body`.
    */
   prepare(body: Record<string, unknown>, entry: ServedEntry): LoraRequestPlan {
-    // A client's own lora_request names any path on this machine: never forwarded.
-    const stripped = entry.engine.dialect === 'trtllm' && 'lora_request' in body;
-    if (stripped) delete body.lora_request;
+    const stripped = stripClientLora(body, entry.engine.dialect);
     const base = this.base;
-    if (!base) return { changed: stripped };
-    const selected = entry.parent === base.id && this.byId.has(entry.id) ? entry.id : undefined;
-    if (entry !== base && selected === undefined) return { changed: stripped };
+    if (!base || !this.owns(entry)) return { changed: stripped };
+    const selected = entry === base ? undefined : entry.id;
     switch (base.engine.dialect) {
       case 'llamacpp': {
-        if (!this.list.length) return { changed: false };
+        if (!this.list.length) return { changed: stripped };
         body.lora = this.list.map((a, id) => ({ id, scale: a.id === selected ? 1 : 0 }));
         return { changed: true, ...(selected ? { rename: { from: base.id, to: selected } } : {}) };
       }
@@ -112,6 +120,16 @@ export class LoraModels {
     if (id === undefined) this.trtllmIds.set(key, (id = this.nextTrtllmId++));
     return id;
   }
+}
+
+/**
+ * A client's own `lora_request` names any path on this machine (trtllm-serve loads it): never
+ * forwarded, whichever model the request is for. Returns whether the body changed.
+ */
+export function stripClientLora(body: Record<string, unknown>, dialect: string): boolean {
+  if (dialect !== 'trtllm' || !('lora_request' in body)) return false;
+  delete body.lora_request;
+  return true;
 }
 
 /**

@@ -13,7 +13,7 @@ import { waitHealthy, isHealthy, EngineExitedError, type EngineProcess } from '.
 import type { EngineDialect, EngineKind, ServedModel } from '../core/engine.js';
 import { createApp } from '../gateway/app.js';
 import { Admission } from '../gateway/admission.js';
-import { ModelRegistry } from '../gateway/models.js';
+import { ModelRegistry, type ServedEntry } from '../gateway/models.js';
 import { restartDelayMs } from './restart.js';
 import { listen, type RunningServer } from '../gateway/server.js';
 import { Upstream } from '../gateway/upstream.js';
@@ -27,6 +27,7 @@ import { createMediaNormalizer, type Modalities } from '../gateway/media/normali
 import { engineModalities } from '../gateway/media/modalities.js';
 import { mediaProcessors } from '../gateway/media/processors.js';
 import { initialLoraModels, restartLoraRefresh } from './loras.js';
+import type { LoraModels } from '../gateway/lora-models.js';
 
 const NOT_READY_WINDOW_MS = 1000;
 
@@ -61,7 +62,7 @@ export async function serve(settings: Settings, log: Logger, env: NodeJS.Process
   });
   const registry = new ModelRegistry();
   for (const m of served) {
-    registry.add({
+    m.entry = registry.add({
       served: m.model,
       task: m.runner.task,
       upstream: m.upstream,
@@ -81,10 +82,13 @@ export async function serve(settings: Settings, log: Logger, env: NodeJS.Process
   const management = buildManagementInfo({ settings, plan: first.runner.plan, model: first.model, release });
   // Image URLs are fetched here, safely, and handed to the engine as data: URIs.
   const media = createMediaNormalizer(settings.media, { metrics: metrics.media, processors: mediaProcessors(settings.media) });
-  // NIM_PEFT_SOURCE's LoRA adapters: models whose parent is the first model.
-  const loras = initialLoraModels(first.runner.plan?.loras);
-  const { app } = createApp({ settings, registry, keys, metrics, log, management, media, loras });
-  let loraRefresh: { stop(): Promise<void> } | undefined;
+  // LoRA adapters (NIM_PEFT_SOURCE, a models file's peft_source): models whose parent is their model.
+  for (const m of served) {
+    if (!m.runner.plan?.loras) continue;
+    m.loras = initialLoraModels(m.runner.plan.loras);
+    m.loras.bind(registry, m.entry!);
+  }
+  const { app } = createApp({ settings, registry, keys, metrics, log, management, media, loras: served.flatMap((m) => (m.loras ? [m.loras] : [])) });
   const server = await listen(app, { port: settings.port, host: settings.host, tls, limits: settings, log });
   // SIGHUP re-reads the API keys file and the TLS key and certificates.
   const onHup = () => {
@@ -118,7 +122,7 @@ export async function serve(settings: Settings, log: Logger, env: NodeJS.Process
     process.off('SIGHUP', onHup);
     void gpuPoller.then((p) => p?.stop());
     keys.close();
-    void loraRefresh?.stop(); // a llama.cpp restart under way sees the engine stop and gives up
+    for (const m of served) void m.loraRefresh?.stop(); // a llama.cpp restart under way sees the engine stop and gives up
     log.info(`shutting down (${reason}): draining in-flight requests for up to ${settings.shutdownTimeoutS} s`);
     await server.close(settings.shutdownTimeoutS * 1000, () => {
       for (const m of served) m.upstream.abortAll(new PorticoError('engine_unavailable', 'the server is shutting down (NIM_SHUTDOWN_TIMEOUT reached)'));
@@ -185,13 +189,13 @@ export async function serve(settings: Settings, log: Logger, env: NodeJS.Process
       if (mods) m.engineInfo.modalities = mods;
       log.info(`model modalities${several ? ` (${m.model.id})` : ''}: ${mods ? Object.entries(mods).filter(([, v]) => v).map(([k]) => k).join(', ') || 'text only' : 'unknown'}`);
     }
-    if (m === first && m.runner.plan?.loras) {
+    if (m.loras && m.runner.plan?.loras) {
       // The engine (re)started with the plan's adapters: the table follows it, then the folder.
       const engine = await m.starting;
-      void loraRefresh?.stop();
-      loraRefresh = restartLoraRefresh({
+      void m.loraRefresh?.stop();
+      m.loraRefresh = restartLoraRefresh({
         plan: m.runner.plan.loras, kind: m.runner.kind, engine, engineUrl: m.runner.url, upstream: m.upstream, healthPath: m.runner.healthPath,
-        table: loras, admission: registry.list()[0]!.admission, settings, log,
+        table: m.loras, admission: m.entry!.admission, settings, log,
         pause: (reason) => ((m.ready = false), (m.reason = reason)),
         resume: () => ((m.ready = !stopping), (m.reason = '')),
         fatal: (err) => void shutdown(`the engine did not come back after a LoRA restart: ${(err as Error).message}`, 1),
@@ -199,7 +203,8 @@ export async function serve(settings: Settings, log: Logger, env: NodeJS.Process
     }
     m.ready = true;
     m.reason = '';
-    log.info(`ready: serving model "${m.model.id}"${m === first && loras.all().length ? ` and ${loras.all().length} LoRA adapter(s)` : ''}`);
+    const adapters = m.loras?.all().length ?? 0;
+    log.info(`ready: serving model "${m.model.id}"${adapters ? ` and ${adapters} LoRA adapter(s)` : ''}`);
     if (external && !m.watching) {
       m.watching = true;
       watchHealth(m.upstream, m.runner.healthPath, (ok) => {
@@ -246,6 +251,11 @@ interface Served {
   /** Consecutive deaths (restart backoff). */
   failures?: number;
   watching?: boolean;
+  /** Its registry entry. */
+  entry?: ServedEntry;
+  /** Its LoRA adapters (gateway/lora-models.ts) and the loop that keeps them in step with the folder. */
+  loras?: LoraModels;
+  loraRefresh?: { stop(): Promise<void> } | undefined;
 }
 
 /** `portico serve --ray-head`: the same serving lifecycle, with vLLM over Ray as the engine runner. */

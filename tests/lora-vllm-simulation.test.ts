@@ -176,7 +176,11 @@ describe('simulation: vLLM LoRA, static and dynamic', () => {
     adapter('refused', 8, staging);
     writeFileSync(join(staging, 'refused', 'adapter_config.json'), JSON.stringify({ peft_type: 'LORA', r: 8, target_modules: ['lm_head'] }));
     await rename(join(staging, 'refused'), join(peft, 'refused'));
-    await until(() => loraCalls().length >= before + 3, 'poet reloaded and refused tried', { withinMs: 20_000, detail: () => stack.output() });
+    // The fake records a call before answering it: wait for the gateway's log of the answer too.
+    await until(() => loraCalls().length >= before + 3 && /vLLM refused to load adapter "refused"/.test(stack.output()), 'poet reloaded and refused tried', {
+      withinMs: 20_000,
+      detail: () => stack.output(),
+    });
     const calls = loraCalls().slice(before).map((c) => JSON.stringify(c));
     const unloadPoet = JSON.stringify(['/v1/unload_lora_adapter', { lora_name: 'poet' }]);
     const loadPoet = JSON.stringify(['/v1/load_lora_adapter', { lora_name: 'poet', lora_path: join(peft, 'poet') }]);
