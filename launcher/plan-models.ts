@@ -145,7 +145,7 @@ export async function planModelLaunches(
     const opts = selectOptions(s);
     const listing = withChatFeatures(listProfileGroups(resolved[k]!.manifest, system, opts), resolved[k]!.manifest, s);
     const where = placement.cudaVisibleDevices ? `GPU ${placement.cudaVisibleDevices}${placement.gpuMemoryUtilization ? ` (shared, --gpu-memory-utilization ${placement.gpuMemoryUtilization})` : ''}` : 'the CPU';
-    ctx.log(`[models] ${entry.name} (${entry.task}): ${chosen.profile.name} (${chosen.profile.id.slice(0, 12)}) on ${where}: ${chosen.reason}`);
+    ctx.log(`[models] ${entry.name} (${entry.task}): ${chosen.profile.name} (${chosen.profile.id}) on ${where}: ${chosen.reason}`);
     const enginePort = await ctx.port();
     const plan = await aboutModelAsync(entry.name, () =>
       planEngine(s, resolved[k]!, chosen, { ...ctx, env, enginePort, selected: opts.requested ? 'requested' : 'automatic', listing }),

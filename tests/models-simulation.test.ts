@@ -2,10 +2,11 @@
 // that only need to exist) first on PATH, a models file, and the real CLI entry (`serve --dry-run`,
 // `list-model-profiles`) run in-process. Each engine's argv and CUDA_VISIBLE_DEVICES come from the
 // joint plan (launcher/select-many.ts); a bad file or a plan that cannot fit stops with one line.
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import YAML from 'yaml';
 import { STARTUP_ERRORS } from '../core/startup-errors.js';
 import { main } from '../serve/main.js';
 import { ROOT } from './helpers/stack.js';
@@ -155,6 +156,20 @@ describe('simulation: several models from NIM_MODELS_FILE, serve --dry-run', () 
     expect(listing.models.map((m) => [m.name, m.placement.cuda_visible_devices])).toEqual([
       ['chat', '0,1,2,3'],
       ['embed', '7'],
+    ]);
+  });
+});
+
+describe('the shipped examples (compose, Helm) plan on a simulated 1× L40S', () => {
+  it.each([
+    ['models.example.yaml (compose)', () => readFileSync(join(ROOT, 'models.example.yaml'), 'utf8')],
+    ['helm/portico/ci/models-values.yaml', () => YAML.stringify((YAML.parse(readFileSync(join(ROOT, 'helm/portico/ci/models-values.yaml'), 'utf8')) as { models: { list: unknown } }).models.list)],
+  ])('simulation: %s', async (_name, text) => {
+    const plan = await dryRun(machine(1, 'L40S', text()));
+    expect(plan.mode).toBe('shared');
+    expect(plan.models.map((m) => [m.name, m.task, m.engine.env.CUDA_VISIBLE_DEVICES, m.gpu_memory_utilization])).toEqual([
+      ['meta/llama-3.1-8b-instruct', 'chat', '0', 0.57],
+      ['nvidia/llama-3.2-nv-embedqa-1b-v2', 'embedding', '0', 0.08],
     ]);
   });
 });
