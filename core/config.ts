@@ -35,12 +35,21 @@ const ENV = {
   NIM_MODEL_PROFILE: z.string().optional(),
   NIM_MANIFEST_PATH: z.string().optional(),
   NIM_MANIFEST_ALLOW_UNSAFE: bool.default(false),
+  // Several models behind one gateway (launcher/models-file.ts).
+  NIM_MODELS_FILE: z.string().min(1).optional(),
+  NIM_MODELS_RESTART: bool.default(false),
   NIM_PROFILE_PREFERENCE: z.enum(['latency', 'throughput']).default('latency'),
   NIM_MAX_MODEL_LEN: int(1).optional(),
   NIM_TENSOR_PARALLEL_SIZE: int(1, 1024).optional(),
   NIM_PIPELINE_PARALLEL_SIZE: int(1, 1024).optional(),
   NIM_PASSTHROUGH_ARGS: z.string().optional(),
   NIM_PEFT_SOURCE: z.string().optional(),
+  // LoRA (NIM's names; defaults are NIM's): rescan period, and the limits vLLM takes as
+  // --max-loras / --max-cpu-loras / --max-lora-rank (launcher/peft-scan.ts applies them on the others).
+  NIM_PEFT_REFRESH_INTERVAL: int(1, 86_400).optional(),
+  NIM_MAX_GPU_LORAS: int(1, 1024).default(8),
+  NIM_MAX_CPU_LORAS: int(1, 4096).default(16),
+  NIM_MAX_LORA_RANK: int(1, 1024).default(32),
   // Override the model's declarations (engine parser names; a Jinja template file).
   NIM_TOOL_CALL_PARSER: z.string().regex(/^[\w.-]+$/, 'expected a parser name like llama3_json or hermes').optional(),
   NIM_REASONING_PARSER: z.string().regex(/^[\w.-]+$/, 'expected a parser name like deepseek_r1').optional(),
@@ -129,12 +138,18 @@ export interface Settings {
   modelProfile: string | undefined;
   manifestPath: string | undefined;
   manifestAllowUnsafe: boolean;
+  /** NIM_MODELS_FILE: several models, one engine each; undefined: one model from the settings above. */
+  modelsFile: string | undefined;
+  /** NIM_MODELS_RESTART: an engine that dies is restarted in place (with backoff) instead of ending the process. */
+  modelsRestart: boolean;
   profilePreference: 'latency' | 'throughput';
   maxModelLen: number | undefined;
   tensorParallelSize: number | undefined;
   pipelineParallelSize: number | undefined;
   passthroughArgs: string | undefined;
   peftSource: string | undefined;
+  /** LoRA adapters under peftSource: rescan period (undefined: only at start) and limits. */
+  peft: { refreshIntervalS: number | undefined; maxGpuLoras: number; maxCpuLoras: number; maxLoraRank: number };
   /** NIM_TOOL_CALL_PARSER / NIM_REASONING_PARSER / NIM_CHAT_TEMPLATE: over the manifest's. */
   chat: { toolCallParser: string | undefined; reasoningParser: string | undefined; chatTemplate: string | undefined };
   cachePath: string;
@@ -253,12 +268,15 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     modelProfile: r.NIM_MODEL_PROFILE,
     manifestPath: r.NIM_MANIFEST_PATH,
     manifestAllowUnsafe: r.NIM_MANIFEST_ALLOW_UNSAFE,
+    modelsFile: r.NIM_MODELS_FILE,
+    modelsRestart: r.NIM_MODELS_RESTART,
     profilePreference: r.NIM_PROFILE_PREFERENCE,
     maxModelLen: r.NIM_MAX_MODEL_LEN,
     tensorParallelSize: r.NIM_TENSOR_PARALLEL_SIZE,
     pipelineParallelSize: r.NIM_PIPELINE_PARALLEL_SIZE,
     passthroughArgs: r.NIM_PASSTHROUGH_ARGS,
     peftSource: r.NIM_PEFT_SOURCE,
+    peft: { refreshIntervalS: r.NIM_PEFT_REFRESH_INTERVAL, maxGpuLoras: r.NIM_MAX_GPU_LORAS, maxCpuLoras: r.NIM_MAX_CPU_LORAS, maxLoraRank: r.NIM_MAX_LORA_RANK },
     chat: { toolCallParser: r.NIM_TOOL_CALL_PARSER, reasoningParser: r.NIM_REASONING_PARSER, chatTemplate: r.NIM_CHAT_TEMPLATE },
     cachePath: r.NIM_CACHE_PATH ?? join(homedir(), '.cache', 'portico'),
     engineUrl: r.NIM_ENGINE_URL?.replace(/\/+$/, ''),
@@ -324,6 +342,10 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
   };
   if (settings.ssl.mode !== 'DISABLED' && (!settings.ssl.keyPath || !settings.ssl.certsPath)) {
     throw new ConfigError(`NIM_SSL_MODE=${settings.ssl.mode}: needs NIM_SSL_KEY_PATH and NIM_SSL_CERTS_PATH`);
+  }
+  // vLLM refuses max_cpu_loras < max_loras at start; say so here, naming the variables.
+  if (settings.peft.maxCpuLoras < settings.peft.maxGpuLoras) {
+    throw new ConfigError(`NIM_MAX_CPU_LORAS=${settings.peft.maxCpuLoras}: must be at least NIM_MAX_GPU_LORAS (${settings.peft.maxGpuLoras})`);
   }
   if (settings.ssl.mode === 'MTLS' && !settings.ssl.caCertsPath) {
     throw new ConfigError('NIM_SSL_MODE=MTLS: needs NIM_SSL_CA_CERTS_PATH');

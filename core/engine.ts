@@ -3,6 +3,9 @@
 
 export type EngineKind = 'vllm' | 'tensorrt_llm' | 'llamacpp';
 
+/** What a served model answers: chat (chat, completions, Responses, Messages) or embeddings. */
+export type ModelTask = 'chat' | 'embedding';
+
 /**
  * Which HTTP dialect the gateway speaks to the engine: llama-server differs from vLLM, and
  * trtllm-serve (1.3.0rc3) has no /tokenize, /detokenize or render routes.

@@ -30,6 +30,7 @@ export const ERRORS = {
   too_many_images: { status: 400, type: 'invalid_request_error', message: '%s' },
   unsupported_content_part: { status: 400, type: 'invalid_request_error', message: 'Unsupported content part: %s' },
   unsupported_modality: { status: 400, type: 'invalid_request_error', message: '%s' },
+  model_route_mismatch: { status: 400, type: 'invalid_request_error', message: '%s' },
   media_fetch_blocked: { status: 400, type: 'invalid_request_error', message: 'Media URL refused: %s' },
   media_fetch_failed: { status: 400, type: 'invalid_request_error', message: 'Media could not be fetched: %s' },
   too_many_videos: { status: 400, type: 'invalid_request_error', message: '%s' },

@@ -11,6 +11,7 @@ export const STARTUP_ERRORS = {
   prepare_failed: { exit: 1, meaning: 'building llama-server or generating the demo model failed' },
   usage: { exit: 2, meaning: 'an unknown verb or flag, or flags that exclude each other' },
   invalid_setting: { exit: 2, meaning: 'a setting is invalid or missing, or names something that does not exist (the line names the variable)' },
+  invalid_models_file: { exit: 2, meaning: 'NIM_MODELS_FILE cannot be read or is not a valid list of models (the line names the file, the model and the field)' },
   invalid_manifest: { exit: 3, meaning: 'the model manifest or the GPU catalog cannot be read (the line names the file and field)' },
   no_profile: { exit: 3, meaning: 'no profile can run on this machine, or NIM_MODEL_PROFILE names none that can (the line lists what would run)' },
   invalid_credentials: { exit: 4, meaning: 'the API keys (NIM_API_KEYS, NIM_API_KEYS_FILE) or the TLS key and certificates cannot be used' },

@@ -106,20 +106,21 @@ function overloaded(detail: string): PorticoError {
 }
 
 /**
- * Middleware: inference routes (`METHOD path` keys) may take a slot, but only once their handler
- * has the whole body and found it valid (admitAfterBody): a client that sends headers and then
+ * Middleware: inference routes (`METHOD path` keys) may take a slot of the requested model's
+ * limit, but only once their handler has the whole body and found it valid, and so knows the model
+ * (admitAfterBody): a client that sends headers and then
  * stalls must not hold a slot (two such sockets would otherwise lock every chat out). For an SSE
  * answer the slot rides on the stream (hooks registered before the engine call, applied by
  * forward() to the body it builds) and is released when the stream ends; the stream is also ended
  * after `streamIdleMs` without a byte (0 = never). Any other answer releases the slot when the
  * handler returns.
  */
-export function admission(adm: Admission, inference: ReadonlySet<string>, opts: { streamIdleMs?: number } = {}): MiddlewareHandler {
+export function admission(inference: ReadonlySet<string>, opts: { streamIdleMs?: number } = {}): MiddlewareHandler {
   return async (c, next) => {
     if (!inference.has(`${c.req.method} ${c.req.path}`)) return next();
     let release: Release | undefined;
     let stream: { attached: boolean } | undefined;
-    pending.set(c, async () => {
+    pending.set(c, async (adm) => {
       release = await adm.acquire(c.req.raw.signal);
       // A client that stopped reading: destroy its connection (node-server's response object).
       const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
@@ -138,13 +139,13 @@ export function admission(adm: Admission, inference: ReadonlySet<string>, opts: 
   };
 }
 
-const pending = new WeakMap<Context, () => Promise<void>>();
+const pending = new WeakMap<Context, (adm: Admission) => Promise<void>>();
 
-/** Take the admission slot of this inference request (throws the 429); called once the body is valid. */
-export async function admitAfterBody(c: Context): Promise<void> {
+/** Take this inference request's slot in `adm`, its model's limit (throws the 429); called once the body is valid. */
+export async function admitAfterBody(c: Context, adm: Admission): Promise<void> {
   const take = pending.get(c);
   pending.delete(c);
-  await take?.();
+  await take?.(adm);
 }
 
 /** The `METHOD path` keys of a route table's inference routes. */

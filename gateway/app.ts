@@ -6,7 +6,7 @@ import type { z } from 'zod';
 import type { ServedModel } from '../core/engine.js';
 import { readJson } from './body.js';
 import { gatewayDefaults, type GatewayOptions } from './options.js';
-import { createDialect, engineError, type Dialect, type EngineCall } from './dialect.js';
+import { engineError, type Dialect, type EngineCall } from './dialect.js';
 import { PorticoError, reportError, toPorticoError } from '../core/errors.js';
 import { auth, canUseModel, KeyStore, METRICS_PATHS, publicPaths, requireModelAccess } from './auth.js';
 import { Admission, admission, admitAfterBody, inferenceRoutes } from './admission.js';
@@ -28,7 +28,7 @@ import { planChat, toolCallCompletion, toolCallEvents } from './tools.js';
 import { applyNvext } from './nvext.js';
 import { mirrorReasoningJson, ReasoningSse } from './reasoning.js';
 import type { Logger } from 'pino';
-import { Metrics, METRICS_CONTENT_TYPE } from './metrics.js';
+import { engineMetricsPath, Metrics, METRICS_CONTENT_TYPE } from './metrics.js';
 import { observe, type RequestObservation } from './observe.js';
 import { createManagement, fallbackManagementInfo, type ManagementInfo } from './management.js';
 import { buildOpenApi, docsHtml, DOCS_CSP } from './openapi.js';
@@ -37,32 +37,35 @@ import { translatedRoutes } from './translate/routes.js';
 import { anthropicError, isMessagesPath } from './translate/messages.js';
 import type { TokenizeRequest } from './schemas.js';
 import type { MediaNormalizer as FullMediaNormalizer, MediaTarget } from './media/normalize.js';
+import { renameModelJson, renameModelSse, stripClientLora, type LoraModels } from './lora-models.js';
+import { ModelRegistry, requireTask, type Readiness, type ServedEntry } from './models.js';
 
-export interface Readiness {
-  isReady(): boolean;
-  /** Why not ready (shown in the 503 message). */
-  reason(): string;
-}
+export type { Readiness } from './models.js';
 
 export type MediaNormalizer = Pick<FullMediaNormalizer, 'normalize'>;
 
 export interface AppDeps {
   /** The gateway's options (gateway/options.ts); absent ones take the settings' defaults (tests pass a few). */
   settings: Partial<GatewayOptions>;
-  model: ServedModel;
-  upstream: Upstream;
+  /**
+   * The served models (gateway/models.ts), each with its engine, admission slots and readiness.
+   * Absent: a registry of one, built from model / upstream / engine / readiness / admission.
+   */
+  registry?: ModelRegistry;
+  model?: ServedModel;
+  upstream?: Upstream;
   /**
    * Mutable: an engine found at NIM_ENGINE_URL tells its dialect once it answers; llama-server
    * tells its modalities (/props) once healthy. Absent modalities: unknown (media is forwarded).
    */
-  engine: { dialect: EngineDialect; kind?: MediaTarget['engine']; modalities?: MediaTarget['modalities'] };
-  readiness: Readiness;
+  engine?: { dialect: EngineDialect; kind?: MediaTarget['engine']; modalities?: MediaTarget['modalities'] };
+  readiness?: Readiness;
   media?: MediaNormalizer;
   /** Unix seconds the model was loaded: /v1/models `created`. */
   createdAt?: number;
   /** API keys (reloadable); default: built from settings.apiKeys / apiKeysFile. */
   keys?: KeyStore;
-  /** The in-flight limit, shared so it can be observed; default: from settings. */
+  /** The single model's in-flight limit, shared so it can be observed; default: from settings. */
   admission?: Admission;
   rateLimiter?: RateLimiter;
   /** Prometheus registry and per-request series; default: a fresh one. */
@@ -71,6 +74,11 @@ export interface AppDeps {
   log?: Logger;
   /** What /v1/metadata, /v1/license, /v1/manifest describe; default: derived from `model`. */
   management?: ManagementInfo;
+  /**
+   * LoRA adapters (gateway/lora-models.ts), one table per model that has some; a table not bound
+   * to the registry yet is bound to the first model. Default: none.
+   */
+  loras?: readonly LoraModels[];
 }
 
 type Access = 'public' | 'protected';
@@ -106,33 +114,34 @@ export interface EngineCallOptions {
 }
 
 export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables }>; routes: RouteSpec[] } {
-  const { upstream, model, readiness } = deps;
   const s: GatewayOptions = { ...gatewayDefaults(), ...deps.settings };
   const limit = s.maxRequestBytes;
-  const dialects = new Map<EngineDialect, Dialect>();
-  const dialectNow = (): Dialect => {
-    const kind = deps.engine.dialect;
-    let d = dialects.get(kind);
-    if (!d) dialects.set(kind, (d = createDialect(kind, upstream, () => model.maxModelLen)));
-    return d;
-  };
-  const created = deps.createdAt ?? Math.floor(Date.now() / 1000);
   const keys =
     deps.keys ??
     (s.apiKeys.length || s.apiKeysFile ? new KeyStore({ keys: s.apiKeys, file: s.apiKeysFile, defaults: { rpm: s.rateLimitRpm, tpm: s.rateLimitTpm } }) : undefined);
-  const admit =
-    deps.admission ?? new Admission({ maxConcurrent: s.maxConcurrentRequests, maxQueue: s.maxQueue, queueTimeoutMs: s.queueTimeoutMs });
+  const registry = deps.registry ?? singleModel(deps, s);
+  const first = registry.list()[0];
+  if (!first) throw new Error('createApp: no model to serve');
+  // LoRA adapters join the registry as models whose parent is their base model.
+  for (const t of deps.loras ?? []) if (!t.bound) t.bind(registry, first);
   const limiter = deps.rateLimiter ?? new RateLimiter();
   const metrics = deps.metrics ?? new Metrics();
-  const mgmt = createManagement(deps.management ?? fallbackManagementInfo(model), model);
+  const mgmt = createManagement(deps.management ?? fallbackManagementInfo(first.served), first.served);
 
-  const checkModel = (name: unknown, param = 'model'): void => {
-    if (name !== undefined && name !== model.id) {
-      throw new PorticoError('model_not_found', String(name), { param });
-    }
+  /** The model a request names (404 if none), once the key may use it (403 first: no probing). */
+  const modelFor = (c: Context, name: unknown): ServedEntry => {
+    requireModelAccess(c, name ?? registry.resolve(undefined).id);
+    const entry = registry.resolve(name);
+    // Metrics and the access log carry the model the request was for.
+    c.get('obs').model = entry.id;
+    return entry;
   };
-  const requireReady = (): void => {
-    if (!readiness.isReady()) throw new PorticoError('engine_unavailable', readiness.reason());
+  const requireReady = (entry: ServedEntry): void => {
+    if (!entry.readiness.isReady()) throw new PorticoError('engine_unavailable', registry.size > 1 ? `${entry.id}: ${entry.readiness.reason()}` : entry.readiness.reason());
+  };
+  const mediaTarget = (entry: ServedEntry) => {
+    const e = entry.engine;
+    return { model: entry.id, modalities: e.modalities, engine: e.kind ?? (e.dialect === 'trtllm' ? 'tensorrt_llm' : e.dialect), resizeMaxPixels: entry.served.resizeMaxPixels } as const;
   };
 
   /**
@@ -140,11 +149,10 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
    * (gateway/media/parts.ts). Fields: the route table's `media` by default; a translated chat body's
    * `messages` (true); or a function lending the guard other parts (native Responses pass-through).
    */
-  const mediaStep = async (c: Context, body: Record<string, unknown>, how: EngineCallOptions['media']): Promise<boolean> => {
+  const mediaStep = async (c: Context, entry: ServedEntry, body: Record<string, unknown>, how: EngineCallOptions['media']): Promise<boolean> => {
     const m = deps.media;
     if (!m) return false;
-    const e = deps.engine;
-    const target = { model: model.id, modalities: e.modalities, engine: e.kind ?? (e.dialect === 'trtllm' ? 'tensorrt_llm' : e.dialect), resizeMaxPixels: model.resizeMaxPixels };
+    const target = mediaTarget(entry);
     // Fetch slots are shared between keys in turn, then between a key's requests.
     const group = (c.get('apiKey') as { hash: string } | undefined)?.hash;
     const normalizer: MediaNormalizer = { normalize: (b, signal, o) => m.normalize(b, signal, { ...target, group, ...o }) };
@@ -161,22 +169,26 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
    * sent as they came when nothing changed them. The translated APIs (Responses, Messages) call
    * this with the chat body they built and translate what comes back.
    */
-  const callEngine = async (c: Context, path: string, body: Record<string, unknown>, raw: Uint8Array | undefined, opts: EngineCallOptions = {}): Promise<EngineAnswer> => {
-    requireModelAccess(c, body.model ?? model.id);
-    checkModel(body.model);
-    // The admission slot is taken only now, with the whole body read and valid.
-    await admitAfterBody(c);
+  const callEngineAs = async (c: Context, path: string, body: Record<string, unknown>, raw: Uint8Array | undefined, opts: EngineCallOptions = {}): Promise<EngineAnswer> => {
+    const entry = modelFor(c, body.model);
+    requireTask(entry, path);
+    // The admission slot (the model's own) is taken only now, with the whole body read and valid.
+    await admitAfterBody(c, entry.admission);
     chargeTokens(c, limiter, body);
-    requireReady();
+    requireReady(entry);
     const signal = c.req.raw.signal;
-    const nvext = opts.nvext ? applyNvext(body, deps.engine.dialect) : false;
-    const media = await mediaStep(c, body, opts.media);
-    const changed = media || nvext;
+    const dialect = entry.engine.dialect;
+    const nvext = opts.nvext ? applyNvext(body, dialect) : false;
+    const media = await mediaStep(c, entry, body, opts.media);
+    // An alias reaches the engine as the model's id (the name the engine serves).
+    const renamed = body.model !== undefined && body.model !== entry.id;
+    if (renamed) body.model = entry.id;
+    const changed = media || nvext || renamed;
     // Tool calls the engine cannot force itself are enforced here (gateway/tools.ts).
-    const plan = opts.chat ? planChat(body, deps.engine.dialect) : undefined;
+    const plan = opts.chat ? planChat(body, dialect) : undefined;
     const obs = c.get('obs');
     const res = await obs.engine(() =>
-      upstream.request({
+      entry.upstream.request({
         method: 'POST',
         path,
         headers: { 'content-type': 'application/json', 'x-request-id': c.get('requestId') },
@@ -214,6 +226,20 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
     return { json: buf, status: res.statusCode };
   };
 
+  /**
+   * The same, for a model with LoRA adapters: the engine's way of selecting one (gateway/lora-models.ts).
+   * (Which model is only looked up here; access, 404 and the rest are callEngineAs's.)
+   */
+  const callEngine = async (c: Context, path: string, body: Record<string, unknown>, raw: Uint8Array | undefined, opts: EngineCallOptions = {}): Promise<EngineAnswer> => {
+    const entry = body.model === undefined ? registry.list()[0] : typeof body.model === 'string' ? registry.find(body.model) : undefined;
+    const table = entry && deps.loras?.find((t) => t.owns(entry));
+    const lora = entry && (table ? table.prepare(body, entry) : { changed: stripClientLora(body, entry.engine.dialect) });
+    const answer = await callEngineAs(c, path, body, lora?.changed ? undefined : raw, opts);
+    if (!lora?.rename) return answer;
+    const { from, to } = lora.rename;
+    return 'stream' in answer ? { stream: renameModelSse(answer.stream, from, to) } : { ...answer, json: renameModelJson(answer.json, from, to) };
+  };
+
   /** Validate, normalize media, forward; JSON back, or SSE bytes as they arrive. */
   const forward =
     (path: string, schema: z.ZodType, opts: EngineCallOptions = {}) =>
@@ -227,16 +253,16 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
 
   /** Endpoints the gateway answers through the engine dialect (shapes differ by engine). */
   const viaDialect =
-    <T extends z.ZodType>(schema: T, call: (req: z.infer<T>, engineCall: EngineCall) => Promise<unknown>) =>
+    <T extends z.ZodType>(schema: T, call: (dialect: Dialect, req: z.infer<T>, engineCall: EngineCall) => Promise<unknown>, task?: string) =>
     async (c: Context): Promise<Response> => {
       const { value } = await readJson(c, limit);
       const req = parseBody(schema, value);
-      requireModelAccess(c, (req as { model?: unknown }).model ?? model.id);
-      checkModel((req as { model?: unknown }).model);
-      requireReady();
-      await mediaStep(c, req as Record<string, unknown>, undefined);
+      const entry = modelFor(c, (req as { model?: unknown }).model);
+      if (task) requireTask(entry, task);
+      requireReady(entry);
+      await mediaStep(c, entry, req as Record<string, unknown>, undefined);
       const engineCall = { signal: c.req.raw.signal, requestId: c.get('requestId') };
-      return c.json(await c.get('obs').engine(() => call(req, engineCall)));
+      return c.json(await c.get('obs').engine(() => call(entry.dialect(), req, engineCall)));
     };
 
   const routes: RouteSpec[] = [
@@ -247,7 +273,8 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
       access: 'public',
       inference: false,
       handler: (c) => {
-        requireReady();
+        const r = registry.readiness();
+        if (!r.ready) throw new PorticoError('engine_unavailable', r.reason);
         return c.json({ object: 'health.response', message: 'Service is ready.' });
       },
     },
@@ -256,20 +283,31 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
       path: '/v1/models',
       access: 'protected',
       inference: false,
-      handler: (c) => c.json({ object: 'list', data: canUseModel(c, model.id) ? [modelCard(model, created)] : [] }),
+      handler: (c) => c.json({ object: 'list', data: registry.list().filter((e) => canUseModel(c, e.id)).map(entryCard) }),
+    },
+    {
+      // One model's card, with its readiness (ids hold slashes: portico/tiny-vlm).
+      method: 'GET',
+      path: '/v1/models/:id{.+}',
+      access: 'protected',
+      inference: false,
+      handler: (c) => {
+        const entry = modelFor(c, c.req.param('id'));
+        return c.json({ ...entryCard(entry), ready: entry.readiness.isReady(), ...(entry.readiness.isReady() ? {} : { reason: entry.readiness.reason() }) });
+      },
     },
     { method: 'POST', path: '/v1/chat/completions', access: 'protected', inference: true, media: MESSAGES, handler: forward('/v1/chat/completions', chatCompletionRequest, { chat: true, nvext: true }) },
     { method: 'POST', path: '/v1/completions', access: 'protected', inference: true, media: [], handler: forward('/v1/completions', completionRequest, { nvext: true }) },
     { method: 'POST', path: '/v1/embeddings', access: 'protected', inference: true, media: MESSAGES, handler: forward('/v1/embeddings', embeddingRequest) },
-    { method: 'POST', path: '/tokenize', access: 'protected', inference: false, media: MESSAGES, handler: viaDialect(tokenizeRequest, (r, s) => dialectNow().tokenize(r, s)) },
-    { method: 'POST', path: '/detokenize', access: 'protected', inference: false, media: MESSAGES, handler: viaDialect(detokenizeRequest, (r, s) => dialectNow().detokenize(r, s)) },
+    { method: 'POST', path: '/tokenize', access: 'protected', inference: false, media: MESSAGES, handler: viaDialect(tokenizeRequest, (d, r, s) => d.tokenize(r, s)) },
+    { method: 'POST', path: '/detokenize', access: 'protected', inference: false, media: MESSAGES, handler: viaDialect(detokenizeRequest, (d, r, s) => d.detokenize(r, s)) },
     {
       method: 'POST',
       path: '/v1/chat/completions/render',
       access: 'protected',
       inference: false,
       media: MESSAGES,
-      handler: viaDialect(chatCompletionRequest, (r, s) => dialectNow().renderChat(r, s)),
+      handler: viaDialect(chatCompletionRequest, (d, r, s) => d.renderChat(r, s), '/v1/chat/completions'),
     },
     {
       method: 'POST',
@@ -277,26 +315,27 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
       access: 'protected',
       inference: false,
       media: [],
-      handler: viaDialect(completionRequest, (r, s) => dialectNow().renderCompletion(r, s)),
+      handler: viaDialect(completionRequest, (d, r, s) => d.renderCompletion(r, s), '/v1/completions'),
     },
     // The Responses and Messages APIs, over the same engine call as chat.
     ...translatedRoutes({
       readBody: (c) => readJson(c, limit),
       callEngine,
-      dialect: () => deps.engine.dialect,
+      // The named model's engine (an unknown name: the default's; callEngine answers the 404).
+      dialect: (name) => (typeof name === 'string' ? registry.find(name) : undefined)?.engine.dialect ?? first.engine.dialect,
       countTokens: async (c, chat) => {
-        requireModelAccess(c, chat.model ?? model.id);
-        checkModel(chat.model);
-        requireReady();
+        const entry = modelFor(c, chat.model);
+        requireTask(entry, '/v1/chat/completions');
+        requireReady(entry);
         const signal = c.req.raw.signal;
-        await mediaStep(c, chat, true);
+        await mediaStep(c, entry, chat, true);
         const req = { ...chat, add_generation_prompt: true } as TokenizeRequest;
-        const r = await c.get('obs').engine(() => dialectNow().tokenize(req, { signal, requestId: c.get('requestId') }));
+        const r = await c.get('obs').engine(() => entry.dialect().tokenize(req, { signal, requestId: c.get('requestId') }));
         return r.count;
       },
     }),
     // NIM management endpoints. /metrics: the path vLLM and llama-server scrapers expect.
-    { method: 'GET', path: '/v1/metadata', access: 'protected', inference: false, handler: (c) => c.json(mgmt.metadata()) },
+    { method: 'GET', path: '/v1/metadata', access: 'protected', inference: false, handler: (c) => c.json(metadata()) },
     { method: 'GET', path: '/v1/version', access: 'protected', inference: false, handler: (c) => c.json(mgmt.version()) },
     { method: 'GET', path: '/v1/license', access: 'protected', inference: false, handler: (c) => c.json(mgmt.license()) },
     { method: 'GET', path: '/v1/manifest', access: 'protected', inference: false, handler: (c) => c.json(mgmt.manifest()) },
@@ -308,9 +347,28 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
   ];
   const mediaSites = new Map(routes.map((r) => [`${r.method} ${r.path}`, r.media]));
   const metricsResponse = async (c: Context): Promise<Response> =>
-    c.body(await metrics.render({ engine: upstream, model: model.id, ready: readiness.isReady(), queue: admit, wait: (f) => c.get('obs').waiting(f) }), 200, {
-      'content-type': METRICS_CONTENT_TYPE,
-    });
+    c.body(
+      await metrics.render({
+        ...renderedModels(),
+        ready: registry.readiness().ready,
+        wait: (f) => c.get('obs').waiting(f),
+      }),
+      200,
+      { 'content-type': METRICS_CONTENT_TYPE },
+    );
+  /** One engine: its series appended as it names them (as before several models); several: merged, labelled by model. */
+  const renderedModels = () => {
+    const engines = registry.list().filter((e) => e.parent === null);
+    if (engines.length === 1) return { model: engines[0]!.id, engine: engines[0]!.upstream, queue: engines[0]!.admission };
+    return { models: engines.map((e) => ({ model: e.id, engine: e.upstream, queue: e.admission, metricsPath: engineMetricsPath(e.engine.kind) })) };
+  };
+  /** /v1/metadata: the deployment, then one modelInfo entry per served model. */
+  const metadata = () => {
+    const m = mgmt.metadata();
+    const rest = registry.list().slice(1).map((e) => ({ modelUrl: e.served.root, shortName: e.id, servedModelName: e.id, maxModelLen: e.served.maxModelLen }));
+    return rest.length ? { ...m, modelInfo: [...m.modelInfo, ...rest] } : m;
+  };
+  const entryCard = (e: ServedEntry) => modelCard(e.served, e.createdAt, e.parent);
   let doc: { json: string; html: string } | undefined;
   const openapi = () => {
     if (doc) return doc;
@@ -321,7 +379,7 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
   const app = new Hono<{ Variables: AppVariables }>();
   app.use(requestId());
   // Timing, x-portico-overhead-ms, metrics and the access log: outside everything else.
-  app.use(observe({ metrics, log: deps.log, model, routes }));
+  app.use(observe({ metrics, log: deps.log, model: { get id() { return registry.list()[0]?.id ?? ''; } }, routes }));
   // Security, in order: CORS (answers preflights before auth), header count, API key
   // (default deny: all but the table's public routes, unknown paths included), per-key rate
   // limits (health and metrics exempt), the in-flight limit on inference routes.
@@ -330,7 +388,7 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
   app.use(headerLimit(s.maxHeaders));
   app.use(auth(keys, open));
   app.use(rateLimit(limiter, new Set([...open, ...METRICS_PATHS])));
-  app.use(admission(admit, inferenceRoutes(routes), { streamIdleMs: s.streamIdleTimeoutMs }));
+  app.use(admission(inferenceRoutes(routes), { streamIdleMs: s.streamIdleTimeoutMs }));
   for (const r of routes) app.on(r.method, r.path, r.handler);
   // A known path with another method is a 405, not a 404.
   const paths = new Map<string, string[]>();
@@ -368,15 +426,25 @@ function requestId(): MiddlewareHandler<{ Variables: AppVariables }> {
   };
 }
 
+/** A registry of the one model the deps describe (the single-model path). */
+function singleModel(deps: AppDeps, s: GatewayOptions): ModelRegistry {
+  const { model, upstream, engine, readiness } = deps;
+  if (!model || !upstream || !engine || !readiness) throw new Error('createApp: give a registry, or model, upstream, engine and readiness');
+  const registry = new ModelRegistry();
+  const admit = deps.admission ?? new Admission({ maxConcurrent: s.maxConcurrentRequests, maxQueue: s.maxQueue, queueTimeoutMs: s.queueTimeoutMs });
+  registry.add({ served: model, upstream, engine, readiness, admission: admit, createdAt: deps.createdAt });
+  return registry;
+}
+
 /** The NIM /v1/models card (NIM's shape: max_model_len, permission[]). */
-export function modelCard(model: ServedModel, created: number) {
+export function modelCard(model: ServedModel, created: number, parent: string | null = null) {
   return {
     id: model.id,
     object: 'model',
     created,
     owned_by: 'system',
     root: model.root,
-    parent: null,
+    parent,
     max_model_len: model.maxModelLen,
     permission: [
       {

@@ -91,7 +91,7 @@ describe('OpenAPI', () => {
     expect(doc.openapi).toBe('3.1.0');
     expect(doc.info.version).toBe(API_VERSION);
     for (const r of routes) {
-      const op = doc.paths[r.path.replace(/:(\w+)/g, '{$1}')]?.[r.method.toLowerCase()];
+      const op = doc.paths[r.path.replace(/:(\w+)(\{[^}]*\})?/g, '{$1}')]?.[r.method.toLowerCase()];
       expect(op, `${r.method} ${r.path}`).toBeDefined();
       expect(op!.security).toEqual(r.access === 'public' ? [] : [{ bearerAuth: [] }, { apiKeyHeader: [] }]);
     }

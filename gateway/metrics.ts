@@ -14,7 +14,7 @@
 // registry still formats the whole exposition.
 import { Gauge, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
 import { CounterFamily, ErrorCounts, HistogramFamily, type Cell, type HistogramCell } from './metrics/families.js';
-import { ENGINE_KV_USAGE, ENGINE_RUNNING, ENGINE_WAITING, filterEngineExposition } from './metrics/engine-exposition.js';
+import { ENGINE_KV_USAGE, ENGINE_RUNNING, ENGINE_WAITING, filterEngineExposition, mergeExpositions, type FilteredExposition } from './metrics/engine-exposition.js';
 
 // The parts, by job: cell families (metrics/families.ts) and the engine's exposition
 // (metrics/engine-exposition.ts); this module is the registry and what the gateway records.
@@ -83,13 +83,24 @@ export interface MetricsOptions {
   scrapeCacheMs?: number;
 }
 
-export interface RenderContext {
+export interface RenderedModel {
   engine?: EngineScrapeTarget | undefined;
   /** The served model: the `model_name` label of the NIM series. */
   model: string;
-  ready: boolean;
-  /** The gateway's admission limit (gateway/admission.ts): its queue adds to num_requests_waiting. */
+  /** The model's admission limit (gateway/admission.ts): its queue adds to num_requests_waiting. */
   queue?: { readonly inFlight: number; readonly queued: number } | undefined;
+  /** Where this engine serves Prometheus text; default: the registry's engineMetricsPath. */
+  metricsPath?: string | undefined;
+}
+
+export interface RenderContext extends Partial<RenderedModel> {
+  /**
+   * Several models, each with its engine: their series carry `model_name`, and the engines'
+   * expositions are merged family by family with a `model_name` label added. Absent: the one
+   * model of `model` / `engine` / `queue`, its engine's exposition appended unchanged.
+   */
+  models?: RenderedModel[] | undefined;
+  ready: boolean;
   /** Wraps the wait for the engine's scrape (the request observation excludes it from overhead). */
   wait?: <T>(call: () => Promise<T>) => Promise<T>;
 }
@@ -167,7 +178,7 @@ export class Metrics {
   private readonly engineMetricsPath: string;
   private readonly scrapeTimeoutMs: number;
   private readonly scrapeCacheMs: number;
-  private scrape: { at: number; promise: Promise<string | undefined> } | undefined;
+  private readonly scrapes = new Map<EngineScrapeTarget, { at: number; promise: Promise<Scrape> }>();
 
   constructor(opts: MetricsOptions = {}) {
     const reg = [this.registry];
@@ -304,53 +315,71 @@ export class Metrics {
    * (minus any family whose name the gateway already exports, so no name is declared twice).
    */
   async render(ctx: RenderContext): Promise<string> {
-    const engine = ctx.engine;
-    const engineText = engine ? await (ctx.wait ? ctx.wait(() => this.scrapeEngine(engine)) : this.scrapeEngine(engine)) : undefined;
+    const several = ctx.models !== undefined;
+    const models: RenderedModel[] = ctx.models ?? [{ model: ctx.model ?? '', engine: ctx.engine, queue: ctx.queue }];
+    const scrapeAll = () => Promise.all(models.map((m) => (m.engine ? this.scrapeEngine(m.engine, m.metricsPath ?? this.engineMetricsPath) : undefined)));
+    const scrapes = await (ctx.wait ? ctx.wait(scrapeAll) : scrapeAll());
+    const tried = scrapes.filter((x): x is Scrape => x !== undefined);
+    if (tried.length) {
+      this.engineUp.set(tried.every((x) => x.text !== undefined) ? 1 : 0);
+      this.scrapeSeconds.set(Math.max(...tried.map((x) => x.seconds)));
+    }
     const known = new Set(this.registry.getMetricsAsArray().map((m) => m.name));
-    const merged = engineText ? filterEngineExposition(engineText, known) : undefined;
-    const model = { model_name: ctx.model };
-    const pick = (names: string[], combine: (vs: number[]) => number): number | undefined => {
-      for (const n of names) {
-        const vs = merged?.samples.get(n);
-        if (vs?.length) return combine(vs);
-      }
-      return undefined;
-    };
-    const sum = (vs: number[]) => vs.reduce((a, b) => a + b, 0);
+    const filtered = scrapes.map((x) => (x?.text ? filterEngineExposition(x.text, known) : undefined));
     this.running.reset();
-    this.running.set(model, pick(ENGINE_RUNNING, sum) ?? this.inflightInference);
     this.waiting.reset();
-    this.waiting.set(model, (pick(ENGINE_WAITING, sum) ?? 0) + (ctx.queue?.queued ?? 0));
-    this.queued.set(ctx.queue?.queued ?? 0);
     this.kvUsage.reset();
-    const kv = pick(ENGINE_KV_USAGE, (vs) => Math.max(...vs));
-    if (kv !== undefined) this.kvUsage.set(model, kv);
-    this.modelCells(ctx.model);
+    let queued = 0;
+    models.forEach((m, i) => {
+      const f: FilteredExposition | undefined = filtered[i];
+      const label = { model_name: m.model };
+      const pick = (names: string[], combine: (vs: number[]) => number): number | undefined => {
+        for (const n of names) {
+          const vs = f?.samples.get(n);
+          if (vs?.length) return combine(vs);
+        }
+        return undefined;
+      };
+      const sum = (vs: number[]) => vs.reduce((a, b) => a + b, 0);
+      // Without the engine's count, the gateway's own in-flight inference requests (one model: all of them).
+      this.running.set(label, pick(ENGINE_RUNNING, sum) ?? (several ? (m.queue?.inFlight ?? 0) : this.inflightInference));
+      this.waiting.set(label, (pick(ENGINE_WAITING, sum) ?? 0) + (m.queue?.queued ?? 0));
+      queued += m.queue?.queued ?? 0;
+      const kv = pick(ENGINE_KV_USAGE, (vs) => Math.max(...vs));
+      if (kv !== undefined) this.kvUsage.set(label, kv);
+      this.modelCells(m.model);
+    });
+    this.queued.set(queued);
     this.engineReady.set(ctx.ready ? 1 : 0);
     const own = await this.registry.metrics();
-    return merged?.text ? `${own}\n${merged.text}` : own;
+    const engineText = several ? mergeExpositions(filtered.map((f, i) => ({ text: f?.text ?? '', model: models[i]!.model }))) : (filtered[0]?.text ?? '');
+    return engineText ? `${own}\n${engineText}` : own;
   }
 
-  private scrapeEngine(engine: EngineScrapeTarget): Promise<string | undefined> {
-    if (!this.engineMetricsPath) return Promise.resolve(undefined);
+  private scrapeEngine(engine: EngineScrapeTarget, path: string): Promise<Scrape> | undefined {
+    if (!path) return undefined;
     const now = performance.now();
-    if (this.scrape && now - this.scrape.at < this.scrapeCacheMs) return this.scrape.promise;
-    const promise = (async () => {
+    const cached = this.scrapes.get(engine);
+    if (cached && now - cached.at < this.scrapeCacheMs) return cached.promise;
+    const promise = (async (): Promise<Scrape> => {
       const t0 = performance.now();
+      const seconds = () => (performance.now() - t0) / 1000;
       try {
-        const r = await engine.getText(this.engineMetricsPath, this.scrapeTimeoutMs);
+        const r = await engine.getText(path, this.scrapeTimeoutMs);
         // Prometheus text only: trtllm-serve answers /metrics with JSON iteration stats.
         const ok = r.status === 200 && !/^\s*[[{]/.test(r.text);
-        this.engineUp.set(ok ? 1 : 0);
-        return ok ? r.text : undefined;
+        return { text: ok ? r.text : undefined, seconds: seconds() };
       } catch {
-        this.engineUp.set(0);
-        return undefined;
-      } finally {
-        this.scrapeSeconds.set((performance.now() - t0) / 1000);
+        return { text: undefined, seconds: seconds() };
       }
     })();
-    this.scrape = { at: now, promise };
+    this.scrapes.set(engine, { at: now, promise });
     return promise;
   }
+}
+
+/** One engine scrape: its text (undefined: failed or not Prometheus text) and how long it took. */
+interface Scrape {
+  text: string | undefined;
+  seconds: number;
 }

@@ -82,6 +82,8 @@ export class RequestObservation {
   engineMs = 0;
   /** Gateway time before the response started (ms); set when the handler returns. */
   overheadMs = 0;
+  /** The model the request named (set by the handler): the `model_name` of its NIM series. */
+  model: string | undefined;
   private readonly inference: boolean;
   private usage: Usage | undefined;
   private streamUsage: StreamUsage | undefined;
@@ -207,7 +209,7 @@ export class RequestObservation {
     const usage = this.usage ?? this.streamUsage?.result();
     if (this.inference) {
       m.inflightInference--;
-      const mc = m.modelCells(o.model.id);
+      const mc = m.modelCells(this.model ?? o.model.id);
       if (status < 400 && this.outcome === 'ok') {
         mc.success.value++;
         mc.e2e.observe(seconds);

@@ -144,6 +144,7 @@ const OPERATIONS: Record<string, OperationDoc> = {
   'GET /v1/health/live': { summary: 'Liveness probe', tag: 'Health', response: 'Health', description: '200 while the gateway runs, even before the model is loaded.' },
   'GET /v1/health/ready': { summary: 'Readiness probe', tag: 'Health', response: 'Health', description: '200 once the engine answers its health check; 503 before that and while shutting down.' },
   'GET /v1/models': { summary: 'List models', tag: 'Models', response: 'ModelList' },
+  'GET /v1/models/{id}': { summary: 'One model, with its readiness', tag: 'Models', description: 'The model card as in the list, plus `ready` (and `reason` when not ready). Ids may hold slashes (`portico/tiny-vlm`).' },
   'POST /v1/chat/completions': { summary: 'Create a chat completion', tag: 'Inference', request: 'ChatCompletionRequest', response: 'ChatCompletion', stream: true, description: 'OpenAI-compatible; image_url parts (https URLs or data: URIs) on vision models.' },
   'POST /v1/completions': { summary: 'Create a completion', tag: 'Inference', request: 'CompletionRequest', response: 'Completion', stream: true },
   'POST /v1/embeddings': { summary: 'Create embeddings', tag: 'Inference', request: 'EmbeddingRequest', response: 'EmbeddingList' },
@@ -200,7 +201,7 @@ export interface OpenApiOptions {
 export function buildOpenApi(routes: readonly DocumentedRoute[], opts: OpenApiOptions): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const r of routes) {
-    const path = r.path.replace(/:(\w+)/g, '{$1}');
+    const path = r.path.replace(/:(\w+)(\{[^}]*\})?/g, '{$1}');
     const key = `${r.method} ${path}`;
     const doc: OperationDoc = OPERATIONS[key] ?? { summary: key, tag: 'Other' };
     const ok: Record<string, unknown> = {};
@@ -238,7 +239,7 @@ export function buildOpenApi(routes: readonly DocumentedRoute[], opts: OpenApiOp
     },
     servers: [{ url: '/' }],
     security: [{ bearerAuth: [] }, { apiKeyHeader: [] }],
-    tags: [...new Set(routes.map((r) => (OPERATIONS[`${r.method} ${r.path.replace(/:(\w+)/g, '{$1}')}`] ?? { tag: 'Other' }).tag))].map((name) => ({ name })),
+    tags: [...new Set(routes.map((r) => (OPERATIONS[`${r.method} ${r.path.replace(/:(\w+)(\{[^}]*\})?/g, '{$1}')}`] ?? { tag: 'Other' }).tag))].map((name) => ({ name })),
     paths,
     components: {
       securitySchemes: {

@@ -141,3 +141,10 @@ export function loraMismatch(adapter: GgufHeader, base: GgufHeader): string | un
   }
   return undefined;
 }
+
+/** A LoRA adapter's rank: the widest lora_a (ggml dims [n_in, rank]); undefined without any. */
+export function loraRank(adapter: GgufHeader): number | undefined {
+  let rank: number | undefined;
+  for (const [name, dims] of adapter.tensors) if (name.endsWith('.lora_a') && dims[1] !== undefined) rank = Math.max(rank ?? 0, dims[1]);
+  return rank;
+}

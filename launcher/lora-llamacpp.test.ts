@@ -48,8 +48,8 @@ describe('scanLlamaCppLoras', () => {
     await writeFile(join(src, 'stray-file.gguf'), 'GGUF');
     const r = await scanLlamaCppLoras(src);
     expect(r.adapters).toEqual([
-      { name: 'alpha', file: join(src, 'alpha', 'a.gguf') },
-      { name: 'zeta', file: join(src, 'zeta', 'adapter.gguf') },
+      { name: 'alpha', file: join(src, 'alpha', 'a.gguf'), rank: 4 },
+      { name: 'zeta', file: join(src, 'zeta', 'adapter.gguf'), rank: 4 },
     ]);
     expect(Object.fromEntries(r.skipped.map((s) => [s.name, s.reason]))).toEqual({
       'bad name!': expect.stringMatching(/not a valid model name/),

@@ -17,13 +17,15 @@
 //   here first, and a bad one is skipped with a reason instead of taking the engine down.
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { loraMismatch, readGgufHeader, type GgufHeader } from './gguf-header.js';
+import { loraMismatch, loraRank, readGgufHeader, type GgufHeader } from './gguf-header.js';
 
 export interface LoraAdapter {
   /** The folder name: the model name requests use. */
   name: string;
   /** The adapter GGUF inside the folder. */
   file: string;
+  /** Its rank (the lora_a tensors' width). */
+  rank?: number | undefined;
 }
 
 export interface LoraScan {
@@ -78,7 +80,7 @@ export async function scanLlamaCppLoras(source: string, baseModel?: string): Pro
       skip(`${ggufs[0]}: ${mismatch}`);
       continue;
     }
-    out.adapters.push({ name, file });
+    out.adapters.push({ name, file, rank: loraRank(header) });
   }
   return out;
 }
@@ -102,4 +104,14 @@ export interface LoraSelection {
 export function llamaCppLoraField(adapters: readonly LoraAdapter[], selected: string | undefined): LoraSelection[] {
   if (selected !== undefined && !adapters.some((a) => a.name === selected)) throw new Error(`adapter ${selected} is not loaded`);
   return adapters.map((a, id) => ({ id, scale: a.name === selected ? 1 : 0 }));
+}
+
+/** The same llama-server command with `adapters` as its adapter list (replacing any it had). */
+export function withLlamaCppLoras<T extends { args: string[] }>(cmd: T, adapters: readonly LoraAdapter[]): T {
+  const args: string[] = [];
+  for (let i = 0; i < cmd.args.length; i++) {
+    if (cmd.args[i] === '--lora-scaled') i++;
+    else args.push(cmd.args[i]!);
+  }
+  return { ...cmd, args: [...args, ...llamaCppLoraArgs(adapters)] };
 }

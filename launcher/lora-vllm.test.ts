@@ -130,9 +130,9 @@ describe('vLLM LoRA settings', () => {
   it('the env var that registers the runtime endpoints', () => {
     expect(VLLM_RUNTIME_LORA_ENV).toEqual({ VLLM_ALLOW_RUNTIME_LORA_UPDATING: 'True' });
   });
-  it('limits map to --max-loras, --max-cpu-loras, --max-lora-rank; static adapters to --lora-modules name=path', () => {
+  it('limits map to --max-loras, --max-cpu-loras, --max-lora-rank; static adapters to --lora-modules in its JSON form', () => {
     expect(vllmLoraArgs({ maxLoras: 4, maxCpuLoras: 16, maxLoraRank: 64 }, [{ name: 'math', path: '/loras/math' }, { name: 'poet', path: '/loras/poet' }])).toEqual([
-      '--enable-lora', '--max-loras', '4', '--max-cpu-loras', '16', '--max-lora-rank', '64', '--lora-modules', 'math=/loras/math', 'poet=/loras/poet',
+      '--enable-lora', '--max-loras', '4', '--max-cpu-loras', '16', '--max-lora-rank', '64', '--lora-modules', '{"name":"math","path":"/loras/math"}', '{"name":"poet","path":"/loras/poet"}',
     ]);
     expect(vllmLoraArgs({})).toEqual(['--enable-lora']);
   });

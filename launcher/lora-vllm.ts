@@ -21,10 +21,26 @@ export const VLLM_RUNTIME_LORA_ENV = { VLLM_ALLOW_RUNTIME_LORA_UPDATING: 'True' 
 export const VLLM_LOAD_LORA_PATH = '/v1/load_lora_adapter';
 export const VLLM_UNLOAD_LORA_PATH = '/v1/unload_lora_adapter';
 
+/**
+ * One `--lora-modules` item in its JSON form: the `name=path` form splits on `=` and treats any
+ * `,` as JSON, so a path holding either would break it (cli_args.py LoRAParserAction).
+ */
+export function vllmLoraModule(m: { name: string; path: string }): string {
+  return JSON.stringify({ name: m.name, path: m.path });
+}
+
 export interface VllmLoraLimits {
   maxLoras?: number | undefined;
   maxCpuLoras?: number | undefined;
   maxLoraRank?: number | undefined;
+}
+
+/** The ranks vLLM v0.11.0 accepts for --max-lora-rank (LoRAConfig.__post_init__, config/lora.py:104-109). */
+export const VLLM_LORA_RANKS = [8, 16, 32, 64, 128, 256, 320, 512] as const;
+
+/** NIM_MAX_LORA_RANK as vLLM takes it: the smallest rank it accepts that is not smaller (at most 512). */
+export function vllmMaxLoraRank(rank: number): number {
+  return VLLM_LORA_RANKS.find((r) => r >= rank) ?? VLLM_LORA_RANKS[VLLM_LORA_RANKS.length - 1]!;
 }
 
 /** vLLM arguments for LoRA serving: the limits plus static adapters known at start. */
@@ -33,8 +49,8 @@ export function vllmLoraArgs(limits: VllmLoraLimits, modules: readonly { name: s
     '--enable-lora',
     ...(limits.maxLoras !== undefined ? ['--max-loras', String(limits.maxLoras)] : []),
     ...(limits.maxCpuLoras !== undefined ? ['--max-cpu-loras', String(limits.maxCpuLoras)] : []),
-    ...(limits.maxLoraRank !== undefined ? ['--max-lora-rank', String(limits.maxLoraRank)] : []),
-    ...(modules.length ? ['--lora-modules', ...modules.map((m) => `${m.name}=${m.path}`)] : []),
+    ...(limits.maxLoraRank !== undefined ? ['--max-lora-rank', String(vllmMaxLoraRank(limits.maxLoraRank))] : []),
+    ...(modules.length ? ['--lora-modules', ...modules.map(vllmLoraModule)] : []),
   ];
 }
 

@@ -50,6 +50,7 @@ describe('shipped manifests', () => {
       'meta/llama-3.1-8b-instruct',
       'meta/llama-3.2-11b-vision-instruct',
       'nvidia/llama-3.2-nv-embedqa-1b-v2',
+      'portico/tiny-embed',
       'portico/tiny-vlm',
       'qwen/qwen2.5-vl-7b-instruct',
     ]);

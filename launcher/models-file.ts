@@ -22,7 +22,9 @@ import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from '../core/config.js';
 
-export type ModelTask = 'chat' | 'embedding';
+import type { ModelTask } from '../core/engine.js';
+
+export type { ModelTask };
 
 export interface ModelEntry {
   name: string;
@@ -93,6 +95,9 @@ const fileSchema = z.array(z.unknown(), { error: 'expected a YAML list of models
 
 type RawEntry = z.infer<typeof entrySchema>;
 
+/** Every refusal of the file stops the start with this code (core/startup-errors.ts). */
+const CODE = 'invalid_models_file';
+
 /** A union's own issue says only "Invalid input": report the branch that got furthest instead. */
 function specific(issue: z.core.$ZodIssue): z.core.$ZodIssue {
   if (issue.code !== 'invalid_union') return issue;
@@ -143,10 +148,10 @@ export function parseModelsFile(text: string, file: string): ModelEntry[] {
   const yamlError = doc.errors[0];
   if (yamlError) {
     const line = yamlError.linePos?.[0]?.line;
-    throw new ConfigError(`${where}: ${line ? `line ${line}: ` : ''}${yamlError.message.split('\n')[0]}`);
+    throw new ConfigError(`${where}: ${line ? `line ${line}: ` : ''}${yamlError.message.split('\n')[0]}`, CODE);
   }
   const list = fileSchema.safeParse(doc.toJS());
-  if (!list.success) throw new ConfigError(`${where}: ${list.error.issues[0]!.message}`);
+  if (!list.success) throw new ConfigError(`${where}: ${list.error.issues[0]!.message}`, CODE);
   const dir = path.dirname(path.resolve(file));
   const entries: ModelEntry[] = [];
   const seen = new Map<string, number>();
@@ -156,10 +161,10 @@ export function parseModelsFile(text: string, file: string): ModelEntry[] {
     const parsed = entrySchema.safeParse(raw);
     if (!parsed.success) {
       const issue = specific(parsed.error.issues[0]!);
-      throw new ConfigError(`${where}: ${label}: ${fieldOf(issue)}: ${messageOf(issue)}`);
+      throw new ConfigError(`${where}: ${label}: ${fieldOf(issue)}: ${messageOf(issue)}`, CODE);
     }
     const first = seen.get(parsed.data.name);
-    if (first !== undefined) throw new ConfigError(`${where}: ${label}: name: already used by model #${first + 1}`);
+    if (first !== undefined) throw new ConfigError(`${where}: ${label}: name: already used by model #${first + 1}`, CODE);
     seen.set(parsed.data.name, i);
     entries.push(toEntry(parsed.data, dir));
   });
@@ -172,7 +177,7 @@ export async function loadModelsFile(file: string): Promise<ModelEntry[]> {
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    throw new ConfigError(`NIM_MODELS_FILE=${file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new ConfigError(`NIM_MODELS_FILE=${file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, CODE);
   }
   return parseModelsFile(text, file);
 }

@@ -16,6 +16,8 @@ import { llamaCppCommand } from './engines/llamacpp.js';
 import { trtllmCommand } from './engines/trtllm.js';
 import type { EngineCommand, GpuEngineInput, ServedModel } from '../core/engine.js';
 import { vllmCommand } from './engines/vllm.js';
+import { withLlamaCppLoras } from './lora-llamacpp.js';
+import { planLoras, type LoraPlan } from './peft-plan.js';
 import { ggufContextLength } from './gguf-context.js';
 import { describeGpus, loadGpuCatalog, probeGpus, which, type GpuInventory } from './gpus.js';
 import {
@@ -35,6 +37,10 @@ import {
 import { listProfileGroups, selectOptions, selectProfile, type EngineAvailability, type Evaluation, type ProfileListing, type SystemInfo } from './select.js';
 import { ensureLlamaServer, llamaServerPath } from './prepare/build-engine.js';
 import { TINY_MMPROJ_FILE, TINY_MODEL_FILE, ensureTinyModel } from './prepare/tiny-model.js';
+import { TINY_EMBED_FILE, ensureTinyEmbed } from './prepare/tiny-embed.js';
+
+/** The CPU demo's embedding model (manifests/portico-tiny-embed.yaml), generated like the demo VLM. */
+export const TINY_EMBED_SOURCE = 'portico://tiny-embed';
 
 export interface LaunchPlan {
   /** What the dry run prints: id, name, NIM tags, manifest, why it was chosen. */
@@ -43,6 +49,8 @@ export interface LaunchPlan {
   model: ServedModel;
   /** The full picture (all groups), for logging and list-model-profiles. */
   listing: ProfileListing;
+  /** NIM_PEFT_SOURCE's adapters the engine starts with (absent: LoRA not served). */
+  loras?: LoraPlan | undefined;
 }
 
 export interface PlanContext {
@@ -200,7 +208,8 @@ export interface EngineInputs {
   mmproj?: string | undefined;
   /** Executable for the engine (absolute path when found on PATH). */
   command: string;
-  loraModules?: { name: string; path: string }[] | undefined;
+  /** LoRA adapters the engine starts with (`file`: the GGUF llama.cpp loads). */
+  loraModules?: { name: string; path: string; file?: string | undefined }[] | undefined;
   /** The launcher's env, to tell whether HF_HOME is already set. */
   parentEnv: NodeJS.ProcessEnv;
   /** The weights carry their own quantization_config (vLLM must not be given another). */
@@ -220,6 +229,7 @@ export function buildEngineCommand(i: EngineInputs): EngineCommand {
     env.CUDA_VISIBLE_DEVICES = chosen.gpus.map((g) => g.cudaId).join(',');
   }
   if (profile.tags.llm_engine !== 'llamacpp' && !i.parentEnv.HF_HOME) env.HF_HOME = join(settings.cachePath, 'huggingface');
+  const loraLimits = { maxLoras: settings.peft.maxGpuLoras, maxCpuLoras: settings.peft.maxCpuLoras, maxLoraRank: settings.peft.maxLoraRank };
   const media = manifest.model.media;
   const mmLimits = {
     ...(manifest.model.vision ? { image: Math.min(manifest.model.vision.maxImagesPerPrompt, settings.media.maxImages) } : {}),
@@ -245,7 +255,9 @@ export function buildEngineCommand(i: EngineInputs): EngineCommand {
         ...common,
         precision: profile.tags.precision,
         lora: profile.tags.feat_lora,
-        loraModules: i.loraModules,
+        loraModules: i.loraModules?.map(({ name, path }) => ({ name, path })),
+        loraLimits,
+        loraRuntime: settings.peft.refreshIntervalS !== undefined,
         mmLimits,
         checkpointQuantized: i.checkpointQuantized,
       });
@@ -254,7 +266,8 @@ export function buildEngineCommand(i: EngineInputs): EngineCommand {
         ...common,
         configPath: join(settings.cachePath, 'trtllm', `${profile.id.slice(0, 12)}.yaml`),
         lora: profile.tags.feat_lora,
-        loraModules: i.loraModules,
+        loraModules: i.loraModules?.map(({ name, path }) => ({ name, path })),
+        loraLimits,
       });
     case 'llamacpp': {
       const cmd = llamaCppCommand({
@@ -268,7 +281,8 @@ export function buildEngineCommand(i: EngineInputs): EngineCommand {
         chat: common.chat,
         extraArgs: [...profile.args, ...passthrough],
       });
-      return { ...cmd, env: { ...cmd.env, ...env } };
+      const loras = (i.loraModules ?? []).flatMap((m) => (m.file ? [{ name: m.name, file: m.file }] : []));
+      return withLlamaCppLoras({ ...cmd, env: { ...cmd.env, ...env } }, loras);
     }
   }
 }
@@ -320,7 +334,7 @@ export async function listProfiles(settings: Settings, ctx: { env?: NodeJS.Proce
 }
 
 /** Each listed profile's tool-call / reasoning parser and chat template (or why they are refused). */
-function withChatFeatures(l: ProfileListing, manifest: Manifest, settings: Settings): ProfileListing {
+export function withChatFeatures(l: ProfileListing, manifest: Manifest, settings: Settings): ProfileListing {
   const engineOf = new Map(manifest.profiles.map((p) => [p.id, p.tags.llm_engine]));
   const add = (p: ProfileListing['runnable'][number]) => {
     try {
@@ -352,11 +366,29 @@ export async function planLaunch(settings: Settings, ctx: PlanContext & { root?:
       ` [${selection.runnable.length} runnable, ${selection.lowMemory.length} low memory, ${selection.incompatible.length} incompatible]`,
   );
   for (const w of selection.warnings) ctx.log(`[profile] warning: ${w}`);
+  return planEngine(settings, resolved, chosen, { ...ctx, env, selected: selection.how, listing });
+}
 
+export interface EngineContext extends PlanContext {
+  env: NodeJS.ProcessEnv;
+  /** How the profile was chosen (what the dry run prints as `selected`). */
+  selected: string;
+  listing: ProfileListing;
+}
+
+/** A chosen profile → the engine command and the served model (weights generated, engine built unless dry). */
+export async function planEngine(settings: Settings, resolved: ResolvedManifest, chosen: Evaluation, ctx: EngineContext): Promise<LaunchPlan> {
+  const { manifest } = resolved;
+  const { env, listing } = ctx;
+  const profile = chosen.profile;
   // Weights: NIM_MODEL_PATH, the profile's own checkpoint, or the model's; portico:// is generated.
   let source = resolved.sourceOverride ?? profile.source ?? manifest.model.source;
   let mmprojSource = resolved.sourceOverride ? undefined : (profile.mmproj ?? manifest.model.mmproj);
   if (resolved.sourceOverride && profile.tags.llm_engine === 'llamacpp' && /\.gguf$/i.test(source)) mmprojSource = findMmproj(resolve(source));
+  if (source === TINY_EMBED_SOURCE) {
+    const dir = join(settings.cachePath, 'models');
+    source = ctx.dryRun ? resolve(dir, TINY_EMBED_FILE) : (await ensureTinyEmbed(dir)).model;
+  }
   if (source.startsWith('portico://') || mmprojSource?.startsWith('portico://')) {
     const dir = join(settings.cachePath, 'models');
     const demo = ctx.dryRun ? { model: resolve(dir, TINY_MODEL_FILE), mmproj: resolve(dir, TINY_MMPROJ_FILE) } : await ensureTinyModel(dir);
@@ -379,8 +411,8 @@ export async function planLaunch(settings: Settings, ctx: PlanContext & { root?:
       command = which('trtllm-serve', env) ?? 'trtllm-serve';
       break;
   }
-  const loraModules = profile.tags.feat_lora ? findLoraAdapters(settings.peftSource) : [];
-  if (profile.tags.feat_lora && settings.peftSource && !loraModules.length) ctx.log(`[profile] NIM_PEFT_SOURCE=${settings.peftSource}: no adapter directories (with adapter_config.json) found`);
+  const loras = await planLoras(settings, profile.tags.llm_engine, profile.tags.feat_lora, model, ctx.log);
+  const loraModules = loras?.adapters ?? [];
 
   // A profile with its own checkpoint (an FP8 / NVFP4 export) or a local directory whose config
   // says how it is quantized: vLLM reads the method from the checkpoint.
@@ -393,7 +425,7 @@ export async function planLaunch(settings: Settings, ctx: PlanContext & { root?:
       id: profile.id,
       name: profile.name,
       tags: { ...nimTags(profile.tags), ...(profile.extraTags ?? {}) },
-      selected: selection.how,
+      selected: ctx.selected,
       reason: chosen.reason,
       manifest: manifest.file,
       model: manifest.model.id,
@@ -411,5 +443,6 @@ export async function planLaunch(settings: Settings, ctx: PlanContext & { root?:
       ...(settings.media.resizeMaxPixels === undefined && manifest.model.resizeMaxPixels ? { resizeMaxPixels: manifest.model.resizeMaxPixels } : {}),
     },
     listing,
+    loras,
   };
 }

@@ -2,6 +2,8 @@
 // "Incompatible with system"), plus portico's "Compatible with system but low memory" with the
 // max_model_len that would fit, the chosen profile marked, and one reason per profile.
 import type { ListedProfile, ProfileListing } from './select.js';
+import type { ModelLaunch, ModelsPlan } from './plan-models.js';
+import { redactUrl } from './redact-url.js';
 
 const gib = (mib: number) => `${(mib / 1024).toFixed(1)} GiB`;
 
@@ -48,4 +50,53 @@ export function renderProfilesTable(l: ProfileListing): string {
 /** `list-model-profiles --json`. */
 export function renderProfilesJson(l: ProfileListing): string {
   return `${JSON.stringify(l, null, 2)}\n`;
+}
+
+/** Several models: each model's placement, then its own listing. */
+export function renderModelsTable(plan: ModelsPlan): string {
+  const out: string[] = [`MODELS (${plan.models.length}, from ${plan.source}${plan.mode === 'shared' ? '; engines share a GPU and start one after another' : ''})`];
+  for (const m of plan.models) out.push(`- ${m.name} (${m.task}): ${placementText(m)}`);
+  let text = `${out.join('\n')}\n`;
+  for (const m of plan.models) {
+    if (!m.listing) continue;
+    text += `\n== ${m.name} ==\n${renderProfilesTable(m.listing)}`;
+  }
+  return text;
+}
+
+/** `list-model-profiles --json` with several models: the first model's listing (as with one), and `models`. */
+export function renderModelsJson(plan: ModelsPlan): string {
+  const first = plan.models.find((m) => m.listing)?.listing;
+  const models = plan.models.map((m) => ({ name: m.name, task: m.task, placement: placementJson(m), listing: m.listing }));
+  return `${JSON.stringify({ ...(first ?? {}), mode: plan.mode, models }, null, 2)}\n`;
+}
+
+/**
+ * `serve --dry-run` with several models: every model's profile, engine argv and environment, and
+ * (for tools reading the one-model shape) the first model's as `profile` / `engine`.
+ */
+export function renderModelsDryRun(plan: ModelsPlan): string {
+  const engineOf = (m: ModelLaunch) => (m.plan ? { command: m.plan.engine.command, args: m.plan.engine.args, env: m.plan.engine.env } : undefined);
+  const models = plan.models.map((m) => ({
+    name: m.name,
+    task: m.task,
+    ...(m.plan ? { profile: m.plan.profile, engine: engineOf(m) } : { engine_url: redactUrl(m.engineUrl ?? '') }),
+    ...placementJson(m),
+  }));
+  const first = plan.models.find((m) => m.plan);
+  return `${JSON.stringify({ ...(first?.plan ? { profile: first.plan.profile, engine: engineOf(first) } : {}), mode: plan.mode, models }, null, 2)}\n`;
+}
+
+function placementJson(m: ModelLaunch): Record<string, unknown> {
+  return {
+    ...(m.cudaVisibleDevices !== undefined ? { cuda_visible_devices: m.cudaVisibleDevices } : {}),
+    ...(m.gpuMemoryUtilization !== undefined ? { gpu_memory_utilization: m.gpuMemoryUtilization } : {}),
+  };
+}
+
+function placementText(m: ModelLaunch): string {
+  if (!m.plan) return `the engine at ${redactUrl(m.engineUrl ?? '')} (nothing spawned)`;
+  const p = m.plan.profile as { id?: string; name?: string };
+  const where = m.cudaVisibleDevices ? `GPU ${m.cudaVisibleDevices}${m.gpuMemoryUtilization !== undefined ? ` (shared: --gpu-memory-utilization ${m.gpuMemoryUtilization})` : ''}` : 'the CPU';
+  return `${p.name} (${String(p.id).slice(0, 12)}) on ${where}`;
 }

@@ -8,7 +8,8 @@ import { ConfigError, loadSettings, type Settings } from '../core/config.js';
 import { createLogger } from '../core/logger.js';
 import { STARTUP_ERRORS, StartupError, startupFailure } from '../core/startup-errors.js';
 import { listProfiles, planLaunch } from '../launcher/plan.js';
-import { renderProfilesJson, renderProfilesTable } from '../launcher/profiles-table.js';
+import { renderModelsDryRun, renderModelsJson, renderModelsTable, renderProfilesJson, renderProfilesTable } from '../launcher/profiles-table.js';
+import { modelEntries, planModelLaunches, type ModelsPlan } from '../launcher/plan-models.js';
 import { rayDryRun, runRayWorker } from '../launcher/ray.js';
 import { runRayHead, serve } from './serve.js';
 
@@ -59,6 +60,11 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
       case 'nim-serve':
         if (flags['ray-head'] || flags['ray-worker'] !== undefined) return await runRayMode(flags, settings, log, env);
         if (flags['dry-run']) {
+          const many = await modelsPlan(settings, env);
+          if (many) {
+            process.stdout.write(renderModelsDryRun(many));
+            return 0;
+          }
           const plan = await planLaunch(settings, { enginePort: 0, dryRun: true, log: () => {}, env });
           const { command, args, env: engineEnv } = plan.engine;
           process.stdout.write(`${JSON.stringify({ profile: plan.profile, engine: { command, args, env: engineEnv } }, null, 2)}\n`);
@@ -68,6 +74,11 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
       case 'list-model-profiles': {
         // Like NIM's: always exits 0 when the manifest and settings are valid; the listing says
         // when no profile can run (and why).
+        const many = await modelsPlan(settings, env);
+        if (many) {
+          process.stdout.write(flags.json ? renderModelsJson(many) : renderModelsTable(many));
+          return 0;
+        }
         const listing = await listProfiles(settings, { env });
         process.stdout.write(flags.json ? renderProfilesJson(listing) : renderProfilesTable(listing));
         return 0;
@@ -81,6 +92,12 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     process.stderr.write(`portico: ${err.message}\n`);
     return STARTUP_ERRORS[err.startupCode].exit;
   }
+}
+
+/** Several models (NIM_MODELS_FILE, or the CPU demo): the whole plan, built and generated nothing. */
+async function modelsPlan(settings: Settings, env: NodeJS.ProcessEnv): Promise<ModelsPlan | undefined> {
+  const found = await modelEntries(settings);
+  return found && planModelLaunches(settings, found, { enginePort: 0, dryRun: true, log: () => {}, env, port: () => Promise.resolve(0) });
 }
 
 async function runServer(settings: Settings, log: ReturnType<typeof createLogger>, env: NodeJS.ProcessEnv): Promise<number> {

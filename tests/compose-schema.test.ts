@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { SETTING_NAMES } from '../core/config.js';
+import { parseModelsFile } from '../launcher/models-file.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const read = (p: string) => readFileSync(join(ROOT, p), 'utf8');
@@ -110,6 +111,21 @@ describe('compose.yaml', () => {
     expect(cpu.environment).toMatchObject({ NIM_MODEL_NAME: '' });
   });
 
+  it('the models profile runs portico with a models file mounted (the example by default) and names it in NIM_MODELS_FILE', () => {
+    const m = compose.services['portico-models']! as Service & { extends?: { service: string } };
+    expect(m.profiles).toEqual(['models']);
+    expect(m.extends).toEqual({ service: 'portico' });
+    expect(m.environment).toMatchObject({ NIM_MODELS_FILE: '/etc/portico/models.yaml' });
+    const mount = m.volumes!.map((v) => interpolate(v)).find((v) => v.endsWith(':/etc/portico/models.yaml:ro'));
+    expect(mount).toBe('./models.example.yaml:/etc/portico/models.yaml:ro');
+    // The example is a valid models file (tests/models-simulation.test.ts plans it on a simulated L40S).
+    const entries = parseModelsFile(read('models.example.yaml'), 'models.example.yaml');
+    expect(entries.map((e) => [e.name, e.task])).toEqual([
+      ['meta/llama-3.1-8b-instruct', 'chat'],
+      ['nvidia/llama-3.2-nv-embedqa-1b-v2', 'embedding'],
+    ]);
+  });
+
   it('builds targets the Dockerfile defines', () => {
     const stages = [...read('Dockerfile').matchAll(/^FROM\s+\S+\s+AS\s+(\S+)/gim)].map((m) => m[1]);
     for (const s of Object.values(compose.services)) if (s.build) expect(stages).toContain(s.build.target);
@@ -133,6 +149,8 @@ describe('.env.example', () => {
     'PORTICO_IMAGE',
     'PORTICO_CPU_IMAGE',
     'PORTICO_CPU_MODEL',
+    'PORTICO_MODELS_FILE',
+    'PORTICO_MODELS_RESTART',
     'PROMETHEUS_PORT',
     'PROMETHEUS_IMAGE',
   ];

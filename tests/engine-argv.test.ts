@@ -217,6 +217,26 @@ describe('engine argv against the engines’ own option tables (simulation)', ()
     }
   });
 
+  it('LoRA limits: NIM_MAX_GPU_LORAS / NIM_MAX_CPU_LORAS / NIM_MAX_LORA_RANK reach vLLM (rank rounded up to one it accepts) and TensorRT-LLM (simulation)', () => {
+    const llama = manifests.find((m) => m.model.id === 'meta/llama-3.1-8b-instruct')!;
+    const lora = (engine: string) => {
+      const p = llama.profiles.find((x) => x.tags.llm_engine === engine)!;
+      return { ...p, tags: { ...p.tags, feat_lora: true } };
+    };
+    const env = { NIM_MAX_GPU_LORAS: '3', NIM_MAX_CPU_LORAS: '12', NIM_MAX_LORA_RANK: '24' };
+    const v = commandFor(llama, lora('vllm'), env);
+    expect(check(v)).toEqual([]);
+    const at = (flag: string) => v.args[v.args.indexOf(flag) + 1];
+    expect([at('--max-loras'), at('--max-cpu-loras'), at('--max-lora-rank')]).toEqual(['3', '12', '32']);
+    // Static adapters only: no runtime endpoints without NIM_PEFT_REFRESH_INTERVAL; with it, the env var that registers them.
+    expect(v.env.VLLM_ALLOW_RUNTIME_LORA_UPDATING).toBeUndefined();
+    expect(commandFor(llama, lora('vllm'), { ...env, NIM_PEFT_REFRESH_INTERVAL: '30' }).env.VLLM_ALLOW_RUNTIME_LORA_UPDATING).toBe('True');
+    const t = commandFor(llama, lora('tensorrt_llm'), env);
+    expect(check(t)).toEqual([]);
+    const cfg = YAML.parse(t.files![0]!.content) as { lora_config: Record<string, unknown> };
+    expect(cfg.lora_config).toEqual({ lora_dir: ADAPTERS.map((a) => join(PEFT, a)), lora_ckpt_source: 'hf', max_lora_rank: 24, max_loras: 3, max_cpu_loras: 12 });
+  });
+
   it('a LoRA variant of every GPU profile (simulation)', () => {
     for (const [m, p] of gpuProfiles) {
       const lora = { ...p, tags: { ...p.tags, feat_lora: true } };

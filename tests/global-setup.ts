@@ -7,6 +7,7 @@ import type { TestProject } from 'vitest/node';
 import { loadSettings } from '../core/config.js';
 import { ensureLlamaServer } from '../launcher/prepare/build-engine.js';
 import { ensureTinyModel } from '../launcher/prepare/tiny-model.js';
+import { ensureTinyEmbed } from '../launcher/prepare/tiny-embed.js';
 import { MARKER, waitNoLeftovers } from './helpers/leftovers.js';
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
@@ -17,6 +18,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const { cachePath } = loadSettings({ NIM_CACHE_PATH: process.env.NIM_CACHE_PATH });
   const llamaServer = await ensureLlamaServer(cachePath, (l) => process.stderr.write(`${l}\n`));
   const models = await ensureTinyModel(join(cachePath, 'models'));
+  // The CPU demo's second model: written once here, so stacks starting in parallel find it current.
+  await ensureTinyEmbed(join(cachePath, 'models'));
   // CLI tests run the compiled launcher, as users do.
   await execa('npx', ['tsc', '-p', 'tsconfig.json'], { stdio: 'inherit' });
   project.provide('cachePath', cachePath);

@@ -39,7 +39,11 @@ describe('NIM management endpoints', () => {
     expect(m.selectedModelProfileName).toMatch(/^llamacpp-/);
     expect(m.assetInfo).toEqual(['llamacpp:llama-server']);
     expect(m.repository_override).toBe('');
-    expect(m.modelInfo).toEqual([{ modelUrl: 'portico://tiny-vlm', shortName: DEMO_MODEL_NAME, servedModelName: DEMO_MODEL_NAME, maxModelLen: 2048 }]);
+    // The CPU demo serves two models: the VLM (whose deployment the rest describes), then the embedder.
+    expect(m.modelInfo).toEqual([
+      { modelUrl: 'portico://tiny-vlm', shortName: DEMO_MODEL_NAME, servedModelName: DEMO_MODEL_NAME, maxModelLen: 2048 },
+      { modelUrl: expect.stringMatching(/portico-tiny-embed\.gguf$/), shortName: 'portico/tiny-embed', servedModelName: 'portico/tiny-embed', maxModelLen: 512 },
+    ]);
     expect(m.licenseInfo).toEqual(licenseResponse.parse(await (await get('/v1/license')).json()));
     // The same profile `portico serve --dry-run` reports.
     expect(stack.output()).toContain(m.selectedModelProfileId);

@@ -48,7 +48,9 @@ describe('/v1/metrics on the real stack', () => {
     expect((await fetch(`${stack.url}/v1/metrics`)).status).toBe(401);
     await (await chat()).json(); // some traffic first, so every family has samples
     const text = await scrape();
-    expect(text).toMatch(/^llamacpp:prompt_tokens_total \d/m); // the engine's own series, appended
+    // The engines' own series, appended; the CPU demo runs two engines, so each sample names its model.
+    expect(text).toMatch(/^llamacpp:prompt_tokens_total\{model_name="portico\/tiny-vlm"\} \d/m);
+    expect(text).toMatch(/^llamacpp:prompt_tokens_total\{model_name="portico\/tiny-embed"\} \d/m);
     expect(text).toMatch(/^portico_http_requests_total\{/m);
     expect(text).toMatch(new RegExp(`^num_requests_running\\{model_name="${MODEL}"\\} \\d`, 'm'));
     const r = await promtoolCheck(text);

@@ -32,7 +32,8 @@ describe('seed 000 examples (curl equivalents)', () => {
     expect(res.status).toBe(200);
     const body = await json<ModelList>(res);
     expect(body.object).toBe('list');
-    expect(body.data).toHaveLength(1);
+    // The CPU demo's two models: the VLM first, then its embedding model (tests/models-e2e.test.ts).
+    expect(body.data.map((m) => m.id)).toEqual([MODEL, 'portico/tiny-embed']);
     expect(body.data[0]).toMatchObject({ id: MODEL, object: 'model', owned_by: 'system', parent: null, max_model_len: 2048 });
     expect(body.data[0]!.root).toMatch(/portico-tiny-vlm\.gguf$/);
     expect(body.data[0]!.permission[0]!.object).toBe('model_permission');

@@ -64,6 +64,57 @@ export function filterEngineExposition(text: string, taken: ReadonlySet<string>)
   return { text: out.length ? `${out.join('\n')}\n` : '', samples };
 }
 
+/**
+ * Several engines' filtered expositions as one: each family once (its HELP/TYPE from the first
+ * engine that declares it, then every engine's samples together, as the text format requires),
+ * each sample labelled with its engine's `model_name` unless it already carries one (vLLM's do).
+ */
+export function mergeExpositions(parts: readonly { text: string; model: string }[]): string {
+  const families = new Map<string, { meta: string[]; samples: string[] }>();
+  const fam = (name: string) => {
+    let f = families.get(name);
+    if (!f) families.set(name, (f = { meta: [], samples: [] }));
+    return f;
+  };
+  const seenMeta = new Set<string>();
+  for (const { text, model } of parts) {
+    let family: string | undefined;
+    const label = `model_name="${model.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+    for (const line of text.split('\n')) {
+      if (line === '') continue;
+      const m = /^#\s+(HELP|TYPE)\s+(\S+)/.exec(line);
+      if (m) {
+        family = m[2]!;
+        const key = `${m[1]} ${family}`;
+        if (!seenMeta.has(key)) {
+          seenMeta.add(key);
+          fam(family).meta.push(line);
+        }
+        continue;
+      }
+      if (line.startsWith('#')) continue;
+      const name = /^[^\s{]+/.exec(line)?.[0];
+      if (!name) continue;
+      const f = familyOf(name, family);
+      if (f !== family) family = undefined;
+      fam(f).samples.push(withLabel(line, name, label));
+    }
+  }
+  const out: string[] = [];
+  for (const f of families.values()) out.push(...f.meta, ...f.samples);
+  return out.length ? `${out.join('\n')}\n` : '';
+}
+
+function withLabel(line: string, name: string, label: string): string {
+  const rest = line.slice(name.length);
+  if (rest.startsWith('{')) {
+    const close = rest.indexOf('}');
+    if (/(^|[{,\s])model_name\s*=/.test(rest.slice(0, close))) return line;
+    return `${name}{${label}${close > 1 ? ',' : ''}${rest.slice(1)}`;
+  }
+  return `${name}{${label}}${rest}`;
+}
+
 /** Which engine path serves Prometheus text. trtllm-serve keeps JSON stats at /metrics. */
 export function engineMetricsPath(kind: string | undefined): string {
   return kind === 'tensorrt_llm' ? '/prometheus/metrics' : '/metrics';

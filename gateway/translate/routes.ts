@@ -16,8 +16,8 @@ import { chatToResponse, nativeImageView, refuseStateful, responsesRequest, resp
 export interface TranslateDeps {
   readBody(c: Context): Promise<{ raw: Uint8Array; value: unknown }>;
   callEngine(c: Context, path: string, body: Record<string, unknown>, raw: Uint8Array | undefined, opts?: EngineCallOptions): Promise<EngineAnswer>;
-  /** The running engine's dialect: vLLM (`openai`) and trtllm-serve serve /v1/responses natively. */
-  dialect(): EngineDialect;
+  /** The dialect of the named model's engine: vLLM (`openai`) and trtllm-serve serve /v1/responses natively. */
+  dialect(model: unknown): EngineDialect;
   /** Tokens of the rendered chat prompt (model access, readiness and the media guard included). */
   countTokens(c: Context, chat: Record<string, unknown>): Promise<number>;
 }
@@ -46,7 +46,7 @@ export function translatedRoutes(d: TranslateDeps): RouteSpec[] {
     const { raw, value } = await d.readBody(c);
     const req = parseBody(responsesRequest, value);
     refuseStateful(req);
-    if (d.dialect() !== 'llamacpp') {
+    if (d.dialect(req.model) !== 'llamacpp') {
       // Served natively: passed through, input_image URLs checked and inlined by the media guard.
       const body = req as Record<string, unknown>;
       const images = nativeImageView(body);

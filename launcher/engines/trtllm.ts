@@ -23,10 +23,13 @@ export interface TrtllmInput extends GpuEngineInput {
   /** Serve LoRA adapters (the profile has feat_lora): lora_config in the YAML. */
   lora?: boolean | undefined;
   loraModules?: { name: string; path: string }[] | undefined;
+  /** NIM_MAX_GPU_LORAS / NIM_MAX_CPU_LORAS / NIM_MAX_LORA_RANK (LoraConfig's max_loras, max_cpu_loras, max_lora_rank). */
+  loraLimits?: { maxLoras?: number | undefined; maxCpuLoras?: number | undefined; maxLoraRank?: number | undefined } | undefined;
 }
 
 /** The LLM-args YAML merged over trtllm-serve's flags (serve.py update_llm_args_with_extra_dict). */
-export function trtllmConfig(i: Pick<TrtllmInput, 'lora' | 'loraModules'>): Record<string, unknown> {
+export function trtllmConfig(i: Pick<TrtllmInput, 'lora' | 'loraModules' | 'loraLimits'>): Record<string, unknown> {
+  const limits = i.loraLimits ?? {};
   return {
     // Without it /prometheus/metrics is a 404 and the gateway has no engine series.
     return_perf_metrics: true,
@@ -35,9 +38,10 @@ export function trtllmConfig(i: Pick<TrtllmInput, 'lora' | 'loraModules'>): Reco
           lora_config: {
             lora_dir: (i.loraModules ?? []).map((m) => m.path),
             lora_ckpt_source: 'hf',
-            max_lora_rank: 64,
-            max_loras: Math.max(1, i.loraModules?.length ?? 0),
-            max_cpu_loras: Math.max(1, i.loraModules?.length ?? 0),
+            // Adapters are named per request (lora_request, by the gateway): these bound its caches.
+            max_lora_rank: limits.maxLoraRank ?? 64,
+            max_loras: limits.maxLoras ?? Math.max(1, i.loraModules?.length ?? 0),
+            max_cpu_loras: limits.maxCpuLoras ?? Math.max(1, i.loraModules?.length ?? 0),
           },
         }
       : {}),

@@ -3,6 +3,7 @@
 // after that). Every flag here is checked against v0.11.0's parser by tests/engine-argv.test.ts.
 import type { EngineCommand, GpuEngineInput } from '../../core/engine.js';
 import type { Precision } from '../manifest.js';
+import { VLLM_RUNTIME_LORA_ENV, vllmLoraArgs, type VllmLoraLimits } from '../lora-vllm.js';
 
 export interface VllmInput extends GpuEngineInput {
   precision: Precision;
@@ -10,6 +11,10 @@ export interface VllmInput extends GpuEngineInput {
   lora?: boolean | undefined;
   /** Adapters found under NIM_PEFT_SOURCE: `--lora-modules` items. */
   loraModules?: { name: string; path: string }[] | undefined;
+  /** NIM_MAX_GPU_LORAS / NIM_MAX_CPU_LORAS / NIM_MAX_LORA_RANK. */
+  loraLimits?: VllmLoraLimits | undefined;
+  /** NIM_PEFT_REFRESH_INTERVAL is set: register the runtime load/unload endpoints. */
+  loraRuntime?: boolean | undefined;
   /** Multimodal model: the most items of each kind one prompt may carry (--limit-mm-per-prompt). */
   mmLimits?: { image?: number; video?: number; audio?: number } | undefined;
 }
@@ -50,14 +55,6 @@ export function vllmPrecisionArgs(precision: Precision, checkpointQuantized = fa
   }
 }
 
-/**
- * One `--lora-modules` item in its JSON form: the `name=path` form splits on `=` and treats any
- * `,` as JSON, so a path holding either would break it (cli_args.py LoRAParserAction).
- */
-export function vllmLoraModule(m: { name: string; path: string }): string {
-  return JSON.stringify({ name: m.name, path: m.path });
-}
-
 export function vllmCommand(i: VllmInput & { checkpointQuantized?: boolean | undefined }): EngineCommand {
   const chat = i.chat ?? {};
   const args = [
@@ -70,8 +67,7 @@ export function vllmCommand(i: VllmInput & { checkpointQuantized?: boolean | und
     '--pipeline-parallel-size', String(i.pp),
     ...(i.maxModelLen ? ['--max-model-len', String(i.maxModelLen)] : []),
     ...vllmPrecisionArgs(i.precision, i.checkpointQuantized),
-    ...(i.lora ? ['--enable-lora'] : []),
-    ...(i.lora && i.loraModules?.length ? ['--lora-modules', ...i.loraModules.map(vllmLoraModule)] : []),
+    ...(i.lora ? vllmLoraArgs(i.loraLimits ?? {}, i.loraModules) : []),
     ...(i.mmLimits && Object.keys(i.mmLimits).length ? ['--limit-mm-per-prompt', JSON.stringify(i.mmLimits)] : []),
     ...VLLM_NO_MEDIA_FETCH,
     // Tool calls: "auto" needs the parser; "required" and named functions use structured outputs.
@@ -86,7 +82,7 @@ export function vllmCommand(i: VllmInput & { checkpointQuantized?: boolean | und
     command: i.command ?? 'vllm',
     args,
     // No usage reporting from a self-hosted server.
-    env: { VLLM_NO_USAGE_STATS: '1', DO_NOT_TRACK: '1', ...(i.env ?? {}) },
+    env: { VLLM_NO_USAGE_STATS: '1', DO_NOT_TRACK: '1', ...(i.lora && i.loraRuntime ? VLLM_RUNTIME_LORA_ENV : {}), ...(i.env ?? {}) },
     host: '127.0.0.1',
     port: i.port,
     healthPath: '/health',

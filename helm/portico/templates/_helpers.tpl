@@ -79,6 +79,12 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 - name: NIM_API_KEYS_FILE
   value: {{ printf "/etc/portico/api-keys/%s" .Values.apiKeys.key | quote }}
 {{- end }}
+{{- if or .Values.models.list .Values.models.existingConfigMap }}
+- name: NIM_MODELS_FILE
+  value: {{ printf "/etc/portico/models/%s" .Values.models.key | quote }}
+- name: NIM_MODELS_RESTART
+  value: {{ ternary "1" "0" .Values.models.restart | quote }}
+{{- end }}
 {{- with .Values.env }}
 {{ toYaml . }}
 {{- end }}
@@ -122,6 +128,11 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
   secret:
     secretName: {{ .Values.apiKeys.existingSecret }}
 {{- end }}
+{{- if or .Values.models.list .Values.models.existingConfigMap }}
+- name: models
+  configMap:
+    name: {{ .Values.models.existingConfigMap | default (printf "%s-models" (include "portico.fullname" .)) }}
+{{- end }}
 {{- range $name, $source := .Values.extraVolumes }}
 - name: {{ $name }}
   {{- toYaml $source | nindent 2 }}
@@ -138,6 +149,11 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if .Values.apiKeys.existingSecret }}
 - name: api-keys
   mountPath: /etc/portico/api-keys
+  readOnly: true
+{{- end }}
+{{- if or .Values.models.list .Values.models.existingConfigMap }}
+- name: models
+  mountPath: /etc/portico/models
   readOnly: true
 {{- end }}
 {{- range $name, $mount := .Values.extraVolumeMounts }}
