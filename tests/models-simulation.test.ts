@@ -171,6 +171,17 @@ describe('NIM_MODELS_FILE and a one-model source together', () => {
   });
 });
 
+describe('NIM_MODELS_FILE with --ray-head', () => {
+  it('is refused in one line (a Ray group serves one model)', async () => {
+    const env = machine(1, 'H100', `- name: a\n  engine_url: http://127.0.0.1:9\n`);
+    for (const argv of [['serve', '--ray-head', '--dry-run'], ['serve', '--ray-head']]) {
+      const r = await cli(argv, env);
+      expect(r.code, argv.join(' ')).toBe(STARTUP_ERRORS.invalid_setting.exit);
+      expect(r.stderr).toBe(`portico: NIM_MODELS_FILE=${env.NIM_MODELS_FILE}: not with --ray-head / --ray-worker (a Ray group serves one model)\n`);
+    }
+  });
+});
+
 describe('the shipped examples (compose, Helm) plan on a simulated 1× L40S', () => {
   it.each([
     ['models.example.yaml (compose)', () => readFileSync(join(ROOT, 'models.example.yaml'), 'utf8')],
