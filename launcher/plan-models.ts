@@ -8,7 +8,7 @@
 // does today (NIM_SERVED_MODEL_NAME, NIM_PASSTHROUGH_ARGS, ... apply to it).
 import { join } from 'node:path';
 import { quote } from 'shell-quote';
-import type { Settings } from '../core/config.js';
+import { ConfigError, type Settings } from '../core/config.js';
 import type { ModelTask } from '../core/engine.js';
 import { StartupError } from '../core/startup-errors.js';
 import { listProfileGroups, selectOptions, type ProfileListing } from './select.js';
@@ -48,7 +48,12 @@ export interface ModelsPlan {
 
 /** The models to serve when there are several: the models file's, or the CPU demo's; undefined: one model, as before. */
 export async function modelEntries(settings: Settings, root?: string): Promise<{ entries: ModelEntry[]; source: string; demo: boolean } | undefined> {
-  if (settings.modelsFile) return { entries: await loadModelsFile(settings.modelsFile), source: `NIM_MODELS_FILE=${settings.modelsFile}`, demo: false };
+  if (settings.modelsFile) {
+    // The file names each model's source: a second source in the environment is a mistake, not a fallback.
+    const other = (['NIM_MODEL_PATH', 'NIM_MANIFEST_PATH', 'NIM_ENGINE_URL'] as const).find((n) => ({ NIM_MODEL_PATH: settings.modelPath, NIM_MANIFEST_PATH: settings.manifestPath, NIM_ENGINE_URL: settings.engineUrl })[n]);
+    if (other) throw new ConfigError(`NIM_MODELS_FILE=${settings.modelsFile}: not with ${other} (each model's source is in the file)`);
+    return { entries: await loadModelsFile(settings.modelsFile), source: `NIM_MODELS_FILE=${settings.modelsFile}`, demo: false };
+  }
   if (settings.modelPath || settings.manifestPath || settings.engineUrl) return undefined;
   const dir = root ? join(root, 'manifests') : manifestsDir();
   const entry = (name: string, manifest: string, task: ModelTask): ModelEntry => ({

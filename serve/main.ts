@@ -126,6 +126,8 @@ async function runRayMode(
     process.stderr.write(`portico: --ray-head and --ray-worker exclude each other\n${USAGE}\n`);
     return STARTUP_ERRORS.usage.exit;
   }
+  // One vLLM over one Ray cluster: several models are one process per model group, not one head.
+  if (settings.modelsFile) throw new ConfigError(`NIM_MODELS_FILE=${settings.modelsFile}: not with --ray-head / --ray-worker (a Ray group serves one model)`);
   const role = flags['ray-worker'] !== undefined ? { role: 'worker' as const, address: flags['ray-worker'] } : { role: 'head' as const };
   if (flags['dry-run']) {
     process.stdout.write(await rayDryRun(role, settings, env));

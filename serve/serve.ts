@@ -190,7 +190,7 @@ export async function serve(settings: Settings, log: Logger, env: NodeJS.Process
     if (m.engineInfo.dialect === 'llamacpp') {
       const mods = await engineModalities((p, t) => m.upstream.getText(p, t));
       if (mods) m.engineInfo.modalities = mods;
-      log.info(`model modalities${several ? ` (${m.model.id})` : ''}: ${mods ? Object.entries(mods).filter(([, v]) => v).map(([k]) => k).join(', ') || 'text only' : 'unknown'}`);
+      log.info(`model modalities: ${mods ? Object.entries(mods).filter(([, v]) => v).map(([k]) => k).join(', ') || 'text only' : 'unknown'}${several ? ` (model ${m.model.id})` : ''}`);
     }
     if (m.loras && m.runner.plan?.loras) {
       // The engine (re)started with the plan's adapters: the table follows it, then the folder.

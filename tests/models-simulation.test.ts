@@ -160,6 +160,28 @@ describe('simulation: several models from NIM_MODELS_FILE, serve --dry-run', () 
   });
 });
 
+describe('NIM_MODELS_FILE and a one-model source together', () => {
+  it('stop the start with one line (invalid_setting): the file names every source', async () => {
+    const env: NodeJS.ProcessEnv = { ...machine(1, 'H100', `- name: a\n  engine_url: http://127.0.0.1:9\n`), NIM_MODEL_PATH: 'meta/llama-3.1-8b-instruct' };
+    for (const argv of [['serve', '--dry-run'], ['serve'], ['list-model-profiles']]) {
+      const r = await cli(argv, env);
+      expect(r.code, argv.join(' ')).toBe(STARTUP_ERRORS.invalid_setting.exit);
+      expect(r.stderr).toBe(`portico: NIM_MODELS_FILE=${env.NIM_MODELS_FILE}: not with NIM_MODEL_PATH (each model's source is in the file)\n`);
+    }
+  });
+});
+
+describe('NIM_MODELS_FILE with --ray-head', () => {
+  it('is refused in one line (a Ray group serves one model)', async () => {
+    const env = machine(1, 'H100', `- name: a\n  engine_url: http://127.0.0.1:9\n`);
+    for (const argv of [['serve', '--ray-head', '--dry-run'], ['serve', '--ray-head']]) {
+      const r = await cli(argv, env);
+      expect(r.code, argv.join(' ')).toBe(STARTUP_ERRORS.invalid_setting.exit);
+      expect(r.stderr).toBe(`portico: NIM_MODELS_FILE=${env.NIM_MODELS_FILE}: not with --ray-head / --ray-worker (a Ray group serves one model)\n`);
+    }
+  });
+});
+
 describe('the shipped examples (compose, Helm) plan on a simulated 1× L40S', () => {
   it.each([
     ['models.example.yaml (compose)', () => readFileSync(join(ROOT, 'models.example.yaml'), 'utf8')],
