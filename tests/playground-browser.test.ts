@@ -58,6 +58,21 @@ const slots = async (s: Stack) => (await (await fetch(`http://127.0.0.1:${s.engi
  * resets its decoded-token count on release; the context it keeps for its prompt cache is what
  * remains). Then the gateway holds no request. Bounded polls.
  */
+/**
+ * Run `stop` with the engine frozen (SIGSTOP … SIGCONT): the tiny model writes LONG tokens in
+ * about 2 s on an idle core, so under a loaded suite an unfrozen engine could finish before the
+ * page's Stop lands, and the cancellation check would then prove nothing. Frozen, it cannot.
+ */
+async function withEngineFrozen(s: Stack, stop: () => Promise<void>): Promise<void> {
+  const pid = s.enginePid();
+  process.kill(pid, 'SIGSTOP');
+  try {
+    await stop();
+  } finally {
+    process.kill(pid, 'SIGCONT');
+  }
+}
+
 async function expectCancelled(s: Stack, maxTokens: number): Promise<void> {
   let last: Slot | undefined;
   await until(async () => {
@@ -137,11 +152,13 @@ describe('playground, no keys', () => {
     await page.fill('#extra', '{"ignore_eos": true}');
     await page.fill('#message', 'Tell me a long story.');
     await page.click('#send');
-    // Streamed: text on screen while the answer is still being received; Stop at once (the tiny
-    // model writes LONG tokens in 8-40 s, so the check after proves the engine did not finish).
+    // Streamed: text on screen while the answer is still being received; Stop, with the engine
+    // frozen so that it cannot finish first (the check after proves it did not).
     await page.waitForFunction(() => (document.querySelector('#transcript .text.streaming')?.textContent?.length ?? 0) >= 5, undefined, { timeout: 60_000 });
-    await page.click('#stop');
-    await page.waitForSelector(`${lastAnswer}[data-state]`, { timeout: 10_000 });
+    await withEngineFrozen(stack, async () => {
+      await page.click('#stop');
+      await page.waitForSelector(`${lastAnswer}[data-state]`, { timeout: 10_000 });
+    });
     expect(await page.$$('#transcript .turn.assistant')).toHaveLength(2);
     expect(await page.getAttribute(lastAnswer, 'data-state')).toBe('stopped');
     await expectCancelled(stack, LONG);
@@ -259,8 +276,11 @@ describe('playground, no keys', () => {
     await page.keyboard.press('Control+Enter');
     // (.streaming marks the answer being received; its text or reasoning has begun.)
     await page.waitForFunction(() => document.querySelector('#transcript .streaming') !== null && (document.querySelector('#transcript .turn.assistant:last-child')?.textContent?.length ?? 0) > 'assistant'.length, undefined, { timeout: 60_000 });
-    await page.keyboard.press('Escape');
-    await page.waitForSelector(`${lastAnswer}[data-state="stopped"]`, { timeout: 10_000 });
+    await withEngineFrozen(stack, async () => {
+      await page.keyboard.press('Escape');
+      await page.waitForSelector(`${lastAnswer}[data-state]`, { timeout: 10_000 });
+    });
+    expect(await page.getAttribute(lastAnswer, 'data-state')).toBe('stopped');
     expect(await page.$$('#transcript .turn.assistant')).toHaveLength(2);
     await expectCancelled(stack, LONG);
     expect(problems).toEqual([]);
