@@ -65,6 +65,7 @@ const ENV = {
   NIM_API_KEYS: list.default([]),
   NIM_API_KEYS_FILE: z.string().optional(),
   NIM_METRICS_PUBLIC: bool.default(false),
+  NIM_DOCS_PUBLIC: bool.default(false),
   NIM_MAX_CONCURRENT_REQUESTS: int(0).default(256),
   NIM_MAX_QUEUE: int(0).default(0),
   NIM_QUEUE_TIMEOUT_MS: int(1).default(30000),
@@ -164,6 +165,8 @@ export interface Settings {
   apiKeys: string[];
   apiKeysFile: string | undefined;
   metricsPublic: boolean;
+  /** /docs and /playground need no key (they hold no data; every API call they make still does). */
+  docsPublic: boolean;
   maxConcurrentRequests: number;
   maxQueue: number;
   queueTimeoutMs: number;
@@ -289,6 +292,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     apiKeys: r.NIM_API_KEYS,
     apiKeysFile: r.NIM_API_KEYS_FILE,
     metricsPublic: r.NIM_METRICS_PUBLIC,
+    docsPublic: r.NIM_DOCS_PUBLIC,
     maxConcurrentRequests: r.NIM_MAX_CONCURRENT_REQUESTS,
     maxQueue: r.NIM_MAX_QUEUE,
     queueTimeoutMs: r.NIM_QUEUE_TIMEOUT_MS,

@@ -82,8 +82,6 @@ export interface AppDeps {
 }
 
 type Access = 'public' | 'protected';
-/** The browser pages share one rule: the playground is public exactly when /docs is. */
-const PAGE_ACCESS: Access = 'protected';
 const MESSAGES = ['messages'] as const;
 export interface RouteSpec {
   method: 'GET' | 'POST';
@@ -265,6 +263,8 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
       return c.json(await c.get('obs').engine(() => call(entry.dialect(), req, engineCall)));
     };
 
+  // The browser pages share one rule: the playground is public exactly when /docs is.
+  const pageAccess: Access = s.docsPublic ? 'public' : 'protected';
   const routes: RouteSpec[] = [
     { method: 'GET', path: '/v1/health/live', access: 'public', inference: false, handler: (c) => c.json({ object: 'health.response', message: 'Service is live.' }) },
     {
@@ -342,8 +342,8 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
     { method: 'GET', path: '/v1/metrics', access: 'protected', inference: false, handler: (c) => metricsResponse(c) },
     { method: 'GET', path: '/metrics', access: 'protected', inference: false, handler: (c) => metricsResponse(c) },
     { method: 'GET', path: '/openapi.json', access: 'protected', inference: false, handler: (c) => c.body(openapi().json, 200, { 'content-type': 'application/json' }) },
-    { method: 'GET', path: '/docs', access: PAGE_ACCESS, inference: false, handler: (c) => c.html(openapi().html, 200, { 'content-security-policy': DOCS_CSP }) },
-    { method: 'GET', path: '/playground', access: PAGE_ACCESS, inference: false, handler: playgroundPage(() => keys?.enabled ?? false, s) },
+    { method: 'GET', path: '/docs', access: pageAccess, inference: false, handler: (c) => c.html(openapi().html, 200, { 'content-security-policy': DOCS_CSP }) },
+    { method: 'GET', path: '/playground', access: pageAccess, inference: false, handler: playgroundPage(() => keys?.enabled ?? false, s) },
   ];
   const mediaSites = new Map(routes.map((r) => [`${r.method} ${r.path}`, r.media]));
   const metricsResponse = async (c: Context): Promise<Response> =>

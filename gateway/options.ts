@@ -16,6 +16,8 @@ export interface GatewayOptions {
   maxQueue: number;
   queueTimeoutMs: number;
   metricsPublic: boolean;
+  /** /docs and /playground need no key: the pages hold no data, and their API calls still need one. */
+  docsPublic: boolean;
   cors: CorsOptions | undefined;
   maxHeaders: number;
   /** An SSE stream with no byte delivered for this long is ended (0 = never). */
@@ -37,6 +39,7 @@ export function gatewayDefaults(): GatewayOptions {
     maxQueue: d.maxQueue,
     queueTimeoutMs: d.queueTimeoutMs,
     metricsPublic: d.metricsPublic,
+    docsPublic: d.docsPublic,
     cors: d.cors,
     maxHeaders: d.maxHeaders,
     streamIdleTimeoutMs: d.streamIdleTimeoutMs,

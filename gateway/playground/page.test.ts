@@ -64,6 +64,15 @@ describe('GET /playground', () => {
     expect(html).not.toContain('sk-page-test-1234');
   });
 
+  it('with keys and docsPublic (NIM_DOCS_PUBLIC=1): both pages load without a key, the API still needs one', async () => {
+    const keys = new KeyStore({ keys: ['sk-page-test-1234'] });
+    const { app: a } = app({ docsPublic: true }, keys);
+    for (const p of ['/docs', '/playground']) expect((await a.request(p)).status, p).toBe(200);
+    expect(configOf(await (await a.request('/playground')).text()).auth).toBe(true);
+    expect((await a.request('/v1/models')).status).toBe(401);
+    expect((await a.request('/openapi.json')).status).toBe(401);
+  });
+
   it('embedded config cannot close its script element', () => {
     const html = playgroundHtml({ auth: false, limits: { maxRequestBytes: 1, imageMaxBytes: 1, imageMaxPixels: 1, maxImages: 1, maxVideos: 1, videoMaxBytes: 1 }, x: '</script><script>alert(1)</script>' } as PlaygroundConfig);
     expect(html.match(/<\/script>/g)).toHaveLength(2);
