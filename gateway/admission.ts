@@ -3,10 +3,8 @@
 // NIM_MAX_QUEUE > 0, waits in a bounded FIFO for up to NIM_QUEUE_TIMEOUT_MS. A slot is held until
 // the response is over, which for SSE is when the stream ends (done, client gone, failure or idle
 // timeout), and is released exactly once on every path.
-import type { ServerResponse } from 'node:http';
-import type { Context, MiddlewareHandler } from 'hono';
 import { PorticoError } from '../core/errors.js';
-import { onStream } from './sse.js';
+import { outgoingOf, Slot, type LifeObserver } from './lifecycle.js';
 
 export interface AdmissionOptions {
   /** 0 = no limit. */
@@ -105,49 +103,27 @@ function overloaded(detail: string): PorticoError {
   });
 }
 
+const SLOT = new Slot<Release>();
+
 /**
- * Middleware: inference routes (`METHOD path` keys) may take a slot, but only once their handler
- * has the whole body and found it valid (admitAfterBody): a client that sends headers and then
- * stalls must not hold a slot (two such sockets would otherwise lock every chat out). For an SSE
- * answer the slot rides on the stream (hooks registered before the engine call, applied by
- * forward() to the body it builds) and is released when the stream ends; the stream is also ended
- * after `streamIdleMs` without a byte (0 = never). Any other answer releases the slot when the
- * handler returns.
+ * The in-flight limit as an observer of each request's life (gateway/lifecycle.ts): an inference
+ * request takes a slot only once its whole body is read and valid (accept), so a client that sends
+ * headers and then stalls never holds one (two such sockets would otherwise lock every chat out).
+ * The slot is released when the request ends: when its answer is returned, or, for an SSE answer,
+ * when the stream ends, which is also ended after `streamIdleMs` without a byte (0 = never).
  */
-export function admission(adm: Admission, inference: ReadonlySet<string>, opts: { streamIdleMs?: number } = {}): MiddlewareHandler {
-  return async (c, next) => {
-    if (!inference.has(`${c.req.method} ${c.req.path}`)) return next();
-    let release: Release | undefined;
-    let stream: { attached: boolean } | undefined;
-    pending.set(c, async () => {
-      release = await adm.acquire(c.req.raw.signal);
+export function admissionObserver(adm: Admission, opts: { streamIdleMs?: number } = {}): LifeObserver {
+  return {
+    async accept(life) {
+      if (!life.inference) return;
+      life.put(SLOT, await adm.acquire(life.signal));
+      life.idleMs = opts.streamIdleMs ?? 0;
       // A client that stopped reading: destroy its connection (node-server's response object).
-      const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
-      stream = onStream(c, {
-        end: release,
-        idleMs: opts.streamIdleMs,
-        stalled: outgoing ? () => void outgoing.destroy() : undefined,
-      });
-    });
-    try {
-      await next();
-    } finally {
-      pending.delete(c);
-      if (release && !stream?.attached) release();
-    }
+      const outgoing = outgoingOf(life.c);
+      if (outgoing) life.stalled = () => void outgoing.destroy();
+    },
+    end(life) {
+      life.get(SLOT)?.();
+    },
   };
-}
-
-const pending = new WeakMap<Context, () => Promise<void>>();
-
-/** Take the admission slot of this inference request (throws the 429); called once the body is valid. */
-export async function admitAfterBody(c: Context): Promise<void> {
-  const take = pending.get(c);
-  pending.delete(c);
-  await take?.();
-}
-
-/** The `METHOD path` keys of a route table's inference routes. */
-export function inferenceRoutes(routes: readonly { method: string; path: string; inference: boolean }[]): Set<string> {
-  return new Set(routes.filter((r) => r.inference).map((r) => `${r.method} ${r.path}`));
 }
