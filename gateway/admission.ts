@@ -4,7 +4,8 @@
 // the response is over, which for SSE is when the stream ends (done, client gone, failure or idle
 // timeout), and is released exactly once on every path.
 import { PorticoError } from '../core/errors.js';
-import { outgoingOf, Slot, type LifeObserver } from './lifecycle.js';
+import { Slot, type LifeObserver } from './lifecycle.js';
+import { outgoingOf } from './node-request.js';
 
 export interface AdmissionOptions {
   /** 0 = no limit. */
@@ -44,11 +45,20 @@ export class Admission {
 
   /** A slot, now or after a wait in the queue; throws a 429 PorticoError when refused. */
   async acquire(signal?: AbortSignal): Promise<Release> {
+    return this.tryAcquire() ?? this.wait(signal);
+  }
+
+  /** A slot if one is free now (no promise, no turn): the common path. */
+  tryAcquire(): Release | undefined {
+    const { maxConcurrent } = this.opts;
+    if (maxConcurrent > 0 && this.active >= maxConcurrent) return undefined;
+    this.active++;
+    return this.releaser();
+  }
+
+  /** Wait in the queue for a slot (or be refused at once when the queue is full). */
+  async wait(signal?: AbortSignal): Promise<Release> {
     const { maxConcurrent, maxQueue, queueTimeoutMs } = this.opts;
-    if (maxConcurrent <= 0 || this.active < maxConcurrent) {
-      this.active++;
-      return this.releaser();
-    }
     if (this.queue.length >= maxQueue) {
       throw overloaded(`${this.active} requests are in flight (NIM_MAX_CONCURRENT_REQUESTS=${maxConcurrent})${maxQueue > 0 ? ' and the queue is full' : ''}`);
     }
@@ -114,13 +124,18 @@ const SLOT = new Slot<Release>();
  */
 export function admissionObserver(adm: Admission, opts: { streamIdleMs?: number } = {}): LifeObserver {
   return {
-    async accept(life) {
+    accept(life) {
       if (!life.inference) return;
-      life.put(SLOT, await adm.acquire(life.signal));
-      life.idleMs = opts.streamIdleMs ?? 0;
-      // A client that stopped reading: destroy its connection (node-server's response object).
-      const outgoing = outgoingOf(life.c);
-      if (outgoing) life.stalled = () => void outgoing.destroy();
+      const took = (release: Release) => {
+        life.put(SLOT, release);
+        life.idleMs = opts.streamIdleMs ?? 0;
+        // A client that stopped reading: destroy its connection (node-server's response object).
+        const outgoing = outgoingOf(life.c);
+        if (outgoing) life.stalled = () => void outgoing.destroy();
+      };
+      const now = adm.tryAcquire();
+      if (now) return took(now);
+      return adm.wait(life.signal).then(took);
     },
     end(life) {
       life.get(SLOT)?.();

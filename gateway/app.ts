@@ -8,11 +8,11 @@ import { readJson } from './body.js';
 import { gatewayDefaults, type GatewayOptions } from './options.js';
 import { createDialect, engineError, type Dialect, type EngineCall } from './dialect.js';
 import { PorticoError, reportError, toPorticoError } from '../core/errors.js';
-import { auth, canUseModel, KeyStore, METRICS_PATHS, publicPaths, requireModelAccess } from './auth.js';
+import { authCheck, canUseModel, KeyStore, METRICS_PATHS, publicPaths, requireModelAccess } from './auth.js';
 import { Admission, admissionObserver } from './admission.js';
 import { RateLimiter, rateLimitObserver } from './rate-limit.js';
 import { cors } from './cors.js';
-import { headerLimit } from './limits.js';
+import { headerCount } from './limits.js';
 import {
   chatCompletionRequest,
   completionRequest,
@@ -30,7 +30,7 @@ import { mirrorReasoningJson, ReasoningSse } from './reasoning.js';
 import type { Logger } from 'pino';
 import { Metrics, METRICS_CONTENT_TYPE } from './metrics.js';
 import { accessLogObserver, metricsObserver } from './observe.js';
-import { admitted, lifecycle, type LifeObserver, type RequestLife } from './lifecycle.js';
+import { guard, lifecycle, type LifeObserver, type RequestLife } from './lifecycle.js';
 import { createManagement, fallbackManagementInfo, type ManagementInfo } from './management.js';
 import { buildOpenApi, docsHtml, DOCS_CSP } from './openapi.js';
 import { translatedRoutes } from './translate/routes.js';
@@ -164,7 +164,8 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
     checkModel(body.model);
     const life = c.get('life');
     // The admission slot and the token charge are taken only now, with the whole body read and valid.
-    await life.accept(body);
+    const wait = life.accept(body);
+    if (wait) await wait;
     requireReady();
     const signal = c.req.raw.signal;
     const nvext = opts.nvext ? applyNvext(body, deps.engine.dialect) : false;
@@ -324,12 +325,11 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
   if (deps.log) observers.push(accessLogObserver(deps.log));
   // The request's life (request id, timing, x-portico-overhead-ms): outside everything else.
   app.use(lifecycle({ observers, model, routes }));
-  // Security, in order: CORS (answers preflights before auth), header count, API key (default
-  // deny: all but the table's public routes, unknown paths included); then the caller is known and
-  // the life's observers may refuse it (rate limits). Without keys there is no caller to know.
+  // Security, in order: CORS (answers preflights before auth), then one guard: header count, API
+  // key (default deny: all but the table's public routes, unknown paths included); then the caller
+  // is known and the life's observers may refuse it (rate limits).
   if (s.cors?.allowOrigins.length) app.use(cors(s.cors));
-  app.use(headerLimit(s.maxHeaders));
-  if (keys) app.use(auth(keys, open), admitted);
+  app.use(guard([headerCount(s.maxHeaders), ...(keys ? [authCheck(keys, open)] : [])]));
   for (const r of routes) app.on(r.method, r.path, r.handler);
   // A known path with another method is a 405, not a 404.
   const paths = new Map<string, string[]>();

@@ -13,10 +13,10 @@
 // x-ratelimit-*), so node-server writes them without building a Headers object. Answers built
 // elsewhere (errors, small JSON routes) get the same headers set after the handler returns.
 import type { Context, MiddlewareHandler } from 'hono';
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import { PorticoError, reportError, toPorticoError } from '../core/errors.js';
 import type { UpstreamErrorKind } from './metrics.js';
+import { requestHeader } from './node-request.js';
 import { setResponseHeaders } from './response-guard.js';
 import { sseFromUpstream, type StreamOutcome } from './sse.js';
 import { StreamUsage, usageFromJson, type Usage } from './usage.js';
@@ -158,13 +158,23 @@ export class RequestLife {
     for (const o of this.hooks.admit) o.admit!(this);
   }
 
-  /** The body is valid and goes to the engine: observers may refuse it or make it wait. */
-  async accept(body: Record<string, unknown>): Promise<void> {
+  /**
+   * The body is valid and goes to the engine: observers may refuse it (throw) or make it wait
+   * (a promise is returned only then: the common path takes no extra turn).
+   */
+  accept(body: Record<string, unknown>): Promise<void> | undefined {
     if (typeof body.model === 'string') this.model = body.model;
-    for (const o of this.hooks.accept) {
-      const wait = o.accept!(this, body);
-      if (wait) await wait;
+    const hooks = this.hooks.accept;
+    for (let i = 0; i < hooks.length; i++) {
+      const wait = hooks[i]!.accept!(this, body);
+      if (wait) return wait.then(() => this.acceptFrom(i + 1, body));
     }
+    return undefined;
+  }
+
+  private async acceptFrom(from: number, body: Record<string, unknown>): Promise<void> {
+    const hooks = this.hooks.accept;
+    for (let i = from; i < hooks.length; i++) await hooks[i]!.accept!(this, body);
   }
 
   /** Run an engine call: its duration is excluded from overhead; failures are counted by kind. */
@@ -302,29 +312,17 @@ export function lifecycle(o: LifecycleOptions): MiddlewareHandler {
   };
 }
 
-/** After auth: the caller is known, the observers may refuse it before its body is read. */
-export const admitted: MiddlewareHandler = (c, next) => {
-  c.get('life').admit();
-  return next();
-};
-
 /**
- * One request header, read from the Node request's raw header list when there is one: asking Hono
- * (`c.req.header`) would build a WHATWG Headers of every header on node-server.
+ * The request's guard, one middleware after the lifecycle (and CORS): the checks in order (header
+ * count, API key: each throws its refusal), then the caller is known and the observers may refuse
+ * it (rate limits) before its body is read.
  */
-export function requestHeader(c: Context, name: string): string | undefined {
-  const raw = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming?.rawHeaders;
-  if (!raw) return c.req.header(name);
-  for (let i = 0; i < raw.length; i += 2) {
-    const k = raw[i]!;
-    if (k.length === name.length && k.toLowerCase() === name) return raw[i + 1];
-  }
-  return undefined;
-}
-
-/** node-server's response object, to tear down the connection of a client that stopped reading. */
-export function outgoingOf(c: Context): ServerResponse | undefined {
-  return (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
+export function guard(checks: readonly ((c: Context) => void)[]): MiddlewareHandler {
+  return (c, next) => {
+    for (const check of checks) check(c);
+    c.get('life').admit();
+    return next();
+  };
 }
 
 /** Classify a failed engine call (errors come through transportError or engineError). */

@@ -7,7 +7,7 @@
 import type { Logger } from 'pino';
 import type { LifeObserver } from './lifecycle.js';
 import type { Metrics } from './metrics.js';
-import { requestHeader } from './lifecycle.js';
+import { requestHeader } from './node-request.js';
 
 export { OVERHEAD_HEADER, upstreamKind } from './lifecycle.js';
 
