@@ -139,17 +139,17 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
    * (gateway/media/parts.ts). Fields: the route table's `media` by default; a translated chat body's
    * `messages` (true); or a function lending the guard other parts (native Responses pass-through).
    */
-  const mediaStep = async (c: Context, body: Record<string, unknown>, how: EngineCallOptions['media']): Promise<boolean> => {
+  const mediaStep = (c: Context, body: Record<string, unknown>, how: EngineCallOptions['media']): Promise<boolean> | false => {
     const m = deps.media;
     if (!m) return false;
     const e = deps.engine;
     const target = { model: model.id, modalities: e.modalities, engine: e.kind ?? (e.dialect === 'trtllm' ? 'tensorrt_llm' : e.dialect), resizeMaxPixels: model.resizeMaxPixels };
-    const normalizer: MediaNormalizer = { normalize: (b, signal, o) => m.normalize(b, signal, { ...target, ...o }) };
     const signal = c.req.raw.signal;
-    if (typeof how === 'function') return how(normalizer, signal);
-    const sites = how === true ? MESSAGES : mediaSites.get(`${c.req.method} ${c.req.routePath}`);
+    if (typeof how === 'function') return how({ normalize: (b, s, o) => m.normalize(b, s, { ...target, ...o }) }, signal);
+    // Every route with media sites is a POST on a literal path.
+    const sites = how === true ? MESSAGES : c.req.method === 'POST' ? mediaSites.get(c.req.path) : undefined;
     if (!sites?.length) return false;
-    return normalizer.normalize(body, signal, { sites });
+    return m.normalize(body, signal, { ...target, sites });
   };
 
   /**
@@ -300,7 +300,7 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
     { method: 'GET', path: '/openapi.json', access: 'protected', inference: false, handler: (c) => c.body(openapi().json, 200, { 'content-type': 'application/json' }) },
     { method: 'GET', path: '/docs', access: 'protected', inference: false, handler: (c) => c.html(openapi().html, 200, { 'content-security-policy': DOCS_CSP }) },
   ];
-  const mediaSites = new Map(routes.map((r) => [`${r.method} ${r.path}`, r.media]));
+  const mediaSites = new Map(routes.filter((r) => r.method === 'POST').map((r) => [r.path, r.media]));
   const metricsResponse = async (c: Context): Promise<Response> =>
     c.body(await metrics.render({ engine: upstream, model: model.id, ready: readiness.isReady(), queue: admit, wait: (f) => c.get('life').waiting(f) }), 200, {
       'content-type': METRICS_CONTENT_TYPE,

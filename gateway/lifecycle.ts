@@ -66,7 +66,8 @@ class Hooks {
   readonly engineFailed: LifeObserver[];
   readonly head: LifeObserver[];
   readonly end: LifeObserver[];
-  readonly inference: Set<string>;
+  /** Inference routes: path → methods (looked up without building a key per request). */
+  readonly inference = new Map<string, Set<string>>();
 
   constructor(readonly o: LifecycleOptions) {
     const has = (k: keyof LifeObserver) => o.observers.filter((x) => typeof x[k] === 'function');
@@ -76,7 +77,12 @@ class Hooks {
     this.engineFailed = has('engineFailed');
     this.head = has('head');
     this.end = has('end');
-    this.inference = new Set(o.routes.filter((r) => r.inference).map((r) => `${r.method} ${r.path}`));
+    for (const r of o.routes) {
+      if (!r.inference) continue;
+      let methods = this.inference.get(r.path);
+      if (!methods) this.inference.set(r.path, (methods = new Set()));
+      methods.add(r.method);
+    }
   }
 }
 
@@ -127,7 +133,7 @@ export class RequestLife {
     const incoming = requestHeader(c, 'x-request-id');
     this.id = incoming && REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID();
     this.model = hooks.o.model.id;
-    this.inference = hooks.inference.has(`${c.req.method} ${c.req.path}`);
+    this.inference = hooks.inference.get(c.req.path)?.has(c.req.method) === true;
     for (const o of hooks.open) o.open!(this);
   }
 
