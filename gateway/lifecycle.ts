@@ -184,17 +184,27 @@ export class RequestLife {
   }
 
   /** Run an engine call: its duration is excluded from overhead; failures are counted by kind. */
-  async engine<T>(call: () => Promise<T>): Promise<T> {
+  engine<T>(call: () => Promise<T>): Promise<T> {
     const t0 = performance.now();
+    let running: Promise<T>;
     try {
-      return await call();
+      running = call();
     } catch (err) {
-      // A client that went away aborts the engine call: that is not the engine failing.
-      if (!this.signal.aborted) this.engineFailed(upstreamKind(err));
-      throw err;
-    } finally {
-      this.engineMs += performance.now() - t0;
+      running = Promise.reject(err);
     }
+    // One reaction on the call's own promise (no async wrapper): this runs once per request.
+    return running.then(
+      (value) => {
+        this.engineMs += performance.now() - t0;
+        return value;
+      },
+      (err: unknown) => {
+        this.engineMs += performance.now() - t0;
+        // A client that went away aborts the engine call: that is not the engine failing.
+        if (!this.signal.aborted) this.engineFailed(upstreamKind(err));
+        throw err;
+      },
+    );
   }
 
   /** Wait for engine capacity: excluded from overhead like engine time, but a refusal is not an engine failure. */

@@ -50,18 +50,9 @@ export class Upstream {
     this.control = new Pool(url.origin, { connections: 2, keepAliveTimeout: ENGINE_IDLE_KEEPALIVE_MS, connectTimeout: 5_000 });
   }
 
-  async request(req: UpstreamRequest): Promise<UpstreamResponse> {
-    try {
-      return await this.pool.request({
-        method: req.method,
-        path: req.path,
-        headers: req.headers,
-        body: req.body,
-        signal: req.signal,
-      });
-    } catch (err) {
-      throw transportError(err);
-    }
+  request(req: UpstreamRequest): Promise<UpstreamResponse> {
+    // The request's own fields are undici's: passed as they are, failures mapped on the way out.
+    return this.pool.request(req).catch(rethrowTransport);
   }
 
   /** GET a document on the control connections, bounded in time. Used for health and scrapes. */
@@ -87,6 +78,10 @@ export class Upstream {
     await Promise.all([this.pool.destroy().catch(() => {}), this.control.destroy().catch(() => {})]);
   }
 }
+
+const rethrowTransport = (err: unknown): never => {
+  throw transportError(err);
+};
 
 /** undici/socket failure → engine_unavailable (cannot connect) or engine_error. */
 export function transportError(err: unknown): PorticoError {
