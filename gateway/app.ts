@@ -24,6 +24,7 @@ import {
 import type { Upstream } from './upstream.js';
 import type { EngineDialect } from '../core/engine.js';
 import { SSE_HEADERS } from './sse.js';
+import { plainBody } from './plain-body.js';
 import { planChat, toolCallCompletion, toolCallEvents } from './tools.js';
 import { applyNvext } from './nvext.js';
 import { mirrorReasoningJson, ReasoningSse } from './reasoning.js';
@@ -211,7 +212,7 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
     (path: string, schema: z.ZodType, opts: EngineCallOptions = {}) =>
     async (c: Context): Promise<Response> => {
       const { raw, value } = await readJson(c, limit);
-      const body = parseBody(schema, value) as Record<string, unknown>;
+      const body = plainBody(schema, value) ?? (parseBody(schema, value) as Record<string, unknown>);
       const answer = await callEngine(c, path, body, raw, opts);
       const life = c.get('life');
       if ('stream' in answer) return life.reply(answer.stream, 200, SSE_HEADERS);
