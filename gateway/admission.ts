@@ -5,7 +5,6 @@
 // timeout), and is released exactly once on every path.
 import { PorticoError } from '../core/errors.js';
 import { Slot, type LifeObserver } from './lifecycle.js';
-import { outgoingOf } from './node-request.js';
 
 export interface AdmissionOptions {
   /** 0 = no limit. */
@@ -126,16 +125,11 @@ export function admissionObserver(adm: Admission, opts: { streamIdleMs?: number 
   return {
     accept(life) {
       if (!life.inference) return;
-      const took = (release: Release) => {
-        life.put(SLOT, release);
-        life.idleMs = opts.streamIdleMs ?? 0;
-        // A client that stopped reading: destroy its connection (node-server's response object).
-        const outgoing = outgoingOf(life.c);
-        if (outgoing) life.stalled = () => void outgoing.destroy();
-      };
+      // A stream holding the slot is also ended after streamIdleMs without a byte.
+      life.idleMs = opts.streamIdleMs ?? 0;
       const now = adm.tryAcquire();
-      if (now) return took(now);
-      return adm.wait(life.signal).then(took);
+      if (now) return void life.put(SLOT, now);
+      return adm.wait(life.signal).then((release) => void life.put(SLOT, release));
     },
     end(life) {
       life.get(SLOT)?.();

@@ -16,7 +16,7 @@ import type { Context, MiddlewareHandler } from 'hono';
 import type { Readable } from 'node:stream';
 import { PorticoError, reportError, toPorticoError } from '../core/errors.js';
 import type { UpstreamErrorKind } from './metrics.js';
-import { requestHeader } from './node-request.js';
+import { outgoingOf, requestHeader } from './node-request.js';
 import { setResponseHeaders } from './response-guard.js';
 import { sseFromUpstream, type StreamOutcome } from './sse.js';
 import { StreamUsage, usageFromJson, type Usage } from './usage.js';
@@ -116,9 +116,8 @@ export class RequestLife {
   streamUsage: StreamUsage | undefined;
   /** How a stream ended ('ok' for a JSON answer). */
   outcome: Outcome = 'ok';
-  /** For a stream: end it after this long without a chunk, and what to do when the client stalled. */
+  /** For a stream: end it after this long without a chunk (0: never). */
   idleMs = 0;
-  stalled: (() => void) | undefined;
   private jsonUsage: Usage | undefined;
   private streamEnded = false;
   private responded = false;
@@ -259,9 +258,15 @@ export class RequestLife {
           if (this.responded) this.end();
         },
         idleMs: this.idleMs,
-        stalled: this.stalled,
+        // A client that stopped reading: destroy its connection (node-server's response object).
+        stalled: this.idleMs > 0 ? this.stallHandler() : undefined,
       },
     ]);
+  }
+
+  private stallHandler(): (() => void) | undefined {
+    const outgoing = outgoingOf(this.c);
+    return outgoing ? () => void outgoing.destroy() : undefined;
   }
 
   /** The answer, with every header of the request's life on it (one Response, plain headers). */
