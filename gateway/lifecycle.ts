@@ -17,6 +17,7 @@ import type { Readable } from 'node:stream';
 import { PorticoError, reportError, toPorticoError } from '../core/errors.js';
 import type { UpstreamErrorKind } from './metrics.js';
 import { outgoingOf, requestHeader } from './node-request.js';
+import { newRequestId } from './request-id.js';
 import { setResponseHeaders } from './response-guard.js';
 import { sseFromUpstream, type StreamOutcome } from './sse.js';
 import { StreamUsage, usageFromJson, type Usage } from './usage.js';
@@ -130,7 +131,7 @@ export class RequestLife {
     readonly c: Context,
   ) {
     const incoming = requestHeader(c, 'x-request-id');
-    this.id = incoming && REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID();
+    this.id = incoming && REQUEST_ID.test(incoming) ? incoming : newRequestId();
     this.model = hooks.o.model.id;
     this.inference = hooks.inference.get(c.req.path)?.has(c.req.method) === true;
     for (const o of hooks.open) o.open!(this);
