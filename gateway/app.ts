@@ -325,12 +325,16 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
   ];
   if (deps.log) observers.push(accessLogObserver(deps.log));
   // The request's life (request id, timing, x-portico-overhead-ms): outside everything else.
-  app.use(lifecycle({ observers, model, routes }));
-  // Security, in order: CORS (answers preflights before auth), then one guard: header count, API
+  // Security, in order: CORS (answers preflights before auth), then the guard: header count, API
   // key (default deny: all but the table's public routes, unknown paths included); then the caller
-  // is known and the life's observers may refuse it (rate limits).
-  if (s.cors?.allowOrigins.length) app.use(cors(s.cors));
-  app.use(guard([headerCount(s.maxHeaders), ...(keys ? [authCheck(keys, open)] : [])]));
+  // is known and the life's observers may refuse it (rate limits). Without CORS the guard runs in
+  // the lifecycle's own layer.
+  const checks = [headerCount(s.maxHeaders), ...(keys ? [authCheck(keys, open)] : [])];
+  if (s.cors?.allowOrigins.length) {
+    app.use(lifecycle({ observers, model, routes }));
+    app.use(cors(s.cors));
+    app.use(guard(checks));
+  } else app.use(lifecycle({ observers, model, routes }, { checks, onError: (err, c) => errorResponse(c, err) }));
   for (const r of routes) app.on(r.method, r.path, r.handler);
   // A known path with another method is a 405, not a 404.
   const paths = new Map<string, string[]>();

@@ -120,6 +120,7 @@ export class RequestLife {
   /** For a stream: end it after this long without a chunk (0: never). */
   idleMs = 0;
   private jsonUsage: Usage | undefined;
+  private failure: PorticoError | undefined;
   private streamEnded = false;
   private responded = false;
   private headed = false;
@@ -151,7 +152,8 @@ export class RequestLife {
 
   /** What went wrong, as the error handler answered it (anything not a PorticoError became internal_error). */
   get error(): PorticoError | undefined {
-    return this.c.error === undefined ? undefined : toPorticoError(this.c.error);
+    if (this.c.error === undefined) return undefined;
+    return (this.failure ??= toPorticoError(this.c.error));
   }
 
   /** The client's signal: aborted when it goes away. */
@@ -317,15 +319,32 @@ export class RequestLife {
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
+/** A check before the route (header count, API key): throws its refusal. */
+export type Check = (c: Context) => void;
+
 /**
  * The first middleware: one RequestLife per request. An incoming x-request-id is honoured
- * (sanitized), else one is made; every answer echoes it.
+ * (sanitized), else one is made; every answer echoes it. With `guard`, the request's guard runs
+ * here too (one middleware layer fewer per request): use it when nothing must come between the
+ * two (CORS must: it answers preflights before the API key is asked for; see guard()).
  */
-export function lifecycle(o: LifecycleOptions): MiddlewareHandler {
+export function lifecycle(o: LifecycleOptions, guard?: { checks: readonly Check[]; onError: (err: Error, c: Context) => Response }): MiddlewareHandler {
   const hooks = new Hooks(o);
   return async (c, next) => {
     const life = new RequestLife(hooks, c);
     c.set('life', life);
+    if (guard) {
+      try {
+        passGuard(c, life, guard.checks);
+      } catch (err) {
+        // Refused before the route: answered by the app's error handler, as a thrown error is.
+        const e = err instanceof Error ? err : new Error(String(err));
+        c.error = e;
+        c.res = guard.onError(e, c);
+        life.returned();
+        return;
+      }
+    }
     try {
       await next();
     } finally {
@@ -335,16 +354,20 @@ export function lifecycle(o: LifecycleOptions): MiddlewareHandler {
 }
 
 /**
- * The request's guard, one middleware after the lifecycle (and CORS): the checks in order (header
- * count, API key: each throws its refusal), then the caller is known and the observers may refuse
- * it (rate limits) before its body is read.
+ * The request's guard as its own middleware, after the lifecycle (and CORS): the checks in order
+ * (header count, API key), then the caller is known and the observers may refuse it (rate limits)
+ * before its body is read.
  */
-export function guard(checks: readonly ((c: Context) => void)[]): MiddlewareHandler {
+export function guard(checks: readonly Check[]): MiddlewareHandler {
   return (c, next) => {
-    for (const check of checks) check(c);
-    c.get('life').admit();
+    passGuard(c, c.get('life'), checks);
     return next();
   };
+}
+
+function passGuard(c: Context, life: RequestLife, checks: readonly Check[]): void {
+  for (let i = 0; i < checks.length; i++) checks[i]!(c);
+  life.admit();
 }
 
 /** Classify a failed engine call (errors come through transportError or engineError). */
