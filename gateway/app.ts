@@ -154,11 +154,11 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
   };
 
   /**
-   * Send a validated body to the engine (model access, the request's life accepts it: admission
+   * Send a validated body to the engine (model access; the request's life accepts it: admission
    * slot and token charge; readiness, media, then the call): its JSON answer, or its SSE body as
-   * the bytes arrive. `raw`: the client's own bytes,
-   * sent as they came when nothing changed them. The translated APIs (Responses, Messages) call
-   * this with the chat body they built and translate what comes back.
+   * the bytes arrive. `raw`: the client's own bytes, sent as they came when nothing changed them.
+   * The translated APIs (Responses, Messages) call this with the chat body they built and
+   * translate what comes back.
    */
   const callEngine = async (c: Context, path: string, body: Record<string, unknown>, raw: Uint8Array | undefined, opts: EngineCallOptions = {}): Promise<EngineAnswer> => {
     requireModelAccess(c, body.model ?? model.id);
