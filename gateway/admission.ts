@@ -3,10 +3,8 @@
 // NIM_MAX_QUEUE > 0, waits in a bounded FIFO for up to NIM_QUEUE_TIMEOUT_MS. A slot is held until
 // the response is over, which for SSE is when the stream ends (done, client gone, failure or idle
 // timeout), and is released exactly once on every path.
-import type { ServerResponse } from 'node:http';
-import type { Context, MiddlewareHandler } from 'hono';
 import { PorticoError } from '../core/errors.js';
-import { onStream } from './sse.js';
+import { Slot, type LifeObserver } from './lifecycle.js';
 
 export interface AdmissionOptions {
   /** 0 = no limit. */
@@ -46,11 +44,20 @@ export class Admission {
 
   /** A slot, now or after a wait in the queue; throws a 429 PorticoError when refused. */
   async acquire(signal?: AbortSignal): Promise<Release> {
+    return this.tryAcquire() ?? this.wait(signal);
+  }
+
+  /** A slot if one is free now (no promise, no turn): the common path. */
+  tryAcquire(): Release | undefined {
+    const { maxConcurrent } = this.opts;
+    if (maxConcurrent > 0 && this.active >= maxConcurrent) return undefined;
+    this.active++;
+    return this.releaser();
+  }
+
+  /** Wait in the queue for a slot (or be refused at once when the queue is full). */
+  async wait(signal?: AbortSignal): Promise<Release> {
     const { maxConcurrent, maxQueue, queueTimeoutMs } = this.opts;
-    if (maxConcurrent <= 0 || this.active < maxConcurrent) {
-      this.active++;
-      return this.releaser();
-    }
     if (this.queue.length >= maxQueue) {
       throw overloaded(`${this.active} requests are in flight (NIM_MAX_CONCURRENT_REQUESTS=${maxConcurrent})${maxQueue > 0 ? ' and the queue is full' : ''}`);
     }
@@ -105,50 +112,29 @@ function overloaded(detail: string): PorticoError {
   });
 }
 
+const SLOT = new Slot<Release>();
+
 /**
- * Middleware: inference routes (`METHOD path` keys) may take a slot of the requested model's
- * limit, but only once their handler has the whole body and found it valid, and so knows the model
- * (admitAfterBody): a client that sends headers and then
- * stalls must not hold a slot (two such sockets would otherwise lock every chat out). For an SSE
- * answer the slot rides on the stream (hooks registered before the engine call, applied by
- * forward() to the body it builds) and is released when the stream ends; the stream is also ended
- * after `streamIdleMs` without a byte (0 = never). Any other answer releases the slot when the
- * handler returns.
+ * The in-flight limit as an observer of each request's life (gateway/lifecycle.ts): an inference
+ * request takes a slot of its model's limit (`life.admission`, set once the model is known) only
+ * once its whole body is read and valid (accept), so a client that sends headers and then stalls
+ * never holds one (two such sockets would otherwise lock every chat out). The slot is released
+ * when the request ends: when its answer is returned, or, for an SSE answer, when the stream ends,
+ * which is also ended after `streamIdleMs` without a byte (0 = never).
  */
-export function admission(inference: ReadonlySet<string>, opts: { streamIdleMs?: number } = {}): MiddlewareHandler {
-  return async (c, next) => {
-    if (!inference.has(`${c.req.method} ${c.req.path}`)) return next();
-    let release: Release | undefined;
-    let stream: { attached: boolean } | undefined;
-    pending.set(c, async (adm) => {
-      release = await adm.acquire(c.req.raw.signal);
-      // A client that stopped reading: destroy its connection (node-server's response object).
-      const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
-      stream = onStream(c, {
-        end: release,
-        idleMs: opts.streamIdleMs,
-        stalled: outgoing ? () => void outgoing.destroy() : undefined,
-      });
-    });
-    try {
-      await next();
-    } finally {
-      pending.delete(c);
-      if (release && !stream?.attached) release();
-    }
+export function admissionObserver(opts: { streamIdleMs?: number } = {}): LifeObserver {
+  return {
+    accept(life) {
+      const adm = life.admission;
+      if (!life.inference || !adm) return;
+      // A stream holding the slot is also ended after streamIdleMs without a byte.
+      life.idleMs = opts.streamIdleMs ?? 0;
+      const now = adm.tryAcquire();
+      if (now) return void life.put(SLOT, now);
+      return adm.wait(life.signal).then((release) => void life.put(SLOT, release));
+    },
+    end(life) {
+      life.get(SLOT)?.();
+    },
   };
-}
-
-const pending = new WeakMap<Context, (adm: Admission) => Promise<void>>();
-
-/** Take this inference request's slot in `adm`, its model's limit (throws the 429); called once the body is valid. */
-export async function admitAfterBody(c: Context, adm: Admission): Promise<void> {
-  const take = pending.get(c);
-  pending.delete(c);
-  await take?.(adm);
-}
-
-/** The `METHOD path` keys of a route table's inference routes. */
-export function inferenceRoutes(routes: readonly { method: string; path: string; inference: boolean }[]): Set<string> {
-  return new Set(routes.filter((r) => r.inference).map((r) => `${r.method} ${r.path}`));
 }

@@ -1,6 +1,6 @@
 // createApp(deps) → the Hono app. The route table below is the one place routes are declared:
 // auth, admission and the tests' route × credential matrix all read it.
-import { Hono, type Context, type MiddlewareHandler } from 'hono';
+import { Hono, type Context } from 'hono';
 import { pipeline, Readable } from 'node:stream';
 import type { z } from 'zod';
 import type { ServedModel } from '../core/engine.js';
@@ -8,11 +8,11 @@ import { readJson } from './body.js';
 import { gatewayDefaults, type GatewayOptions } from './options.js';
 import { engineError, type Dialect, type EngineCall } from './dialect.js';
 import { PorticoError, reportError, toPorticoError } from '../core/errors.js';
-import { auth, canUseModel, KeyStore, METRICS_PATHS, publicPaths, requireModelAccess } from './auth.js';
-import { Admission, admission, admitAfterBody, inferenceRoutes } from './admission.js';
-import { chargeTokens, rateLimit, RateLimiter, settleTokens } from './rate-limit.js';
+import { authCheck, canUseModel, KeyStore, METRICS_PATHS, publicPaths, requireModelAccess } from './auth.js';
+import { Admission, admissionObserver } from './admission.js';
+import { RateLimiter, rateLimitObserver } from './rate-limit.js';
 import { cors } from './cors.js';
-import { headerLimit } from './limits.js';
+import { headerCount } from './limits.js';
 import {
   chatCompletionRequest,
   completionRequest,
@@ -23,13 +23,15 @@ import {
 } from './schemas.js';
 import type { Upstream } from './upstream.js';
 import type { EngineDialect } from '../core/engine.js';
-import { sseFromUpstream, SSE_HEADERS, takeStreamHooks } from './sse.js';
+import { SSE_HEADERS } from './sse.js';
+import { plainBody } from './plain-body.js';
 import { planChat, toolCallCompletion, toolCallEvents } from './tools.js';
 import { applyNvext } from './nvext.js';
 import { mirrorReasoningJson, ReasoningSse } from './reasoning.js';
 import type { Logger } from 'pino';
 import { engineMetricsPath, Metrics, METRICS_CONTENT_TYPE } from './metrics.js';
-import { observe, type RequestObservation } from './observe.js';
+import { accessLogObserver, metricsObserver } from './observe.js';
+import { guard, lifecycle, type LifeObserver, type RequestLife } from './lifecycle.js';
 import { createManagement, fallbackManagementInfo, type ManagementInfo } from './management.js';
 import { buildOpenApi, docsHtml, DOCS_CSP } from './openapi.js';
 import { playgroundPage } from './playground/page.js';
@@ -83,6 +85,7 @@ export interface AppDeps {
 
 type Access = 'public' | 'protected';
 const MESSAGES = ['messages'] as const;
+const JSON_HEADERS = { 'content-type': 'application/json' } as const;
 export interface RouteSpec {
   method: 'GET' | 'POST';
   path: string;
@@ -98,7 +101,7 @@ export interface RouteSpec {
   handler: (c: Context) => Promise<Response> | Response;
 }
 
-export type AppVariables = { requestId: string; obs: RequestObservation };
+export type AppVariables = { life: RequestLife };
 
 /** What the engine answered: a complete JSON body, or the SSE body as it arrives. */
 export type EngineAnswer = { json: Uint8Array<ArrayBuffer>; status: number } | { stream: ReadableStream<Uint8Array> };
@@ -131,7 +134,7 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
     requireModelAccess(c, name ?? registry.resolve(undefined).id);
     const entry = registry.resolve(name);
     // Metrics and the access log carry the model the request was for.
-    c.get('obs').model = entry.id;
+    c.get('life').model = entry.id;
     return entry;
   };
   const requireReady = (entry: ServedEntry): void => {
@@ -147,32 +150,38 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
    * (gateway/media/parts.ts). Fields: the route table's `media` by default; a translated chat body's
    * `messages` (true); or a function lending the guard other parts (native Responses pass-through).
    */
-  const mediaStep = async (c: Context, entry: ServedEntry, body: Record<string, unknown>, how: EngineCallOptions['media']): Promise<boolean> => {
+  const mediaStep = (c: Context, entry: ServedEntry, body: Record<string, unknown>, how: EngineCallOptions['media']): Promise<boolean> | false => {
     const m = deps.media;
     if (!m) return false;
-    const target = mediaTarget(entry);
     // Fetch slots are shared between keys in turn, then between a key's requests.
     const group = (c.get('apiKey') as { hash: string } | undefined)?.hash;
-    const normalizer: MediaNormalizer = { normalize: (b, signal, o) => m.normalize(b, signal, { ...target, group, ...o }) };
+    const target = { ...mediaTarget(entry), group };
     const signal = c.req.raw.signal;
-    if (typeof how === 'function') return how(normalizer, signal);
-    const sites = how === true ? MESSAGES : mediaSites.get(`${c.req.method} ${c.req.routePath}`);
+    if (typeof how === 'function') return how({ normalize: (b, s, o) => m.normalize(b, s, { ...target, ...o }) }, signal);
+    // Every route with media sites is a POST on a literal path.
+    const sites = how === true ? MESSAGES : c.req.method === 'POST' ? mediaSites.get(c.req.path) : undefined;
     if (!sites?.length) return false;
-    return normalizer.normalize(body, signal, { sites });
+    return m.normalize(body, signal, { ...target, sites });
   };
 
   /**
-   * Send a validated body to the engine (model access, token charge, readiness, media, then the
-   * call): its JSON answer, or its SSE body as the bytes arrive. `raw`: the client's own bytes,
-   * sent as they came when nothing changed them. The translated APIs (Responses, Messages) call
-   * this with the chat body they built and translate what comes back.
+   * Send a validated body to the engine (model access; the request's life accepts it: admission
+   * slot and token charge; readiness, media, then the call): its JSON answer, or its SSE body as
+   * the bytes arrive. `raw`: the client's own bytes, sent as they came when nothing changed them.
+   * The translated APIs (Responses, Messages) call this with the chat body they built and
+   * translate what comes back.
    */
   const callEngineAs = async (c: Context, path: string, body: Record<string, unknown>, raw: Uint8Array | undefined, opts: EngineCallOptions = {}): Promise<EngineAnswer> => {
     const entry = modelFor(c, body.model);
     requireTask(entry, path);
-    // The admission slot (the model's own) is taken only now, with the whole body read and valid.
-    await admitAfterBody(c, entry.admission);
-    chargeTokens(c, limiter, body);
+    const life = c.get('life');
+    // The admission slot (the model's own) and the token charge are taken only now, with the whole
+    // body read and valid.
+    life.admission = entry.admission;
+    const wait = life.accept(body);
+    if (wait) await wait;
+    // The model the metrics name: the entry's id (an alias or a LoRA adapter resolved).
+    life.model = entry.id;
     requireReady(entry);
     const signal = c.req.raw.signal;
     const dialect = entry.engine.dialect;
@@ -184,43 +193,36 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
     const changed = media || nvext || renamed;
     // Tool calls the engine cannot force itself are enforced here (gateway/tools.ts).
     const plan = opts.chat ? planChat(body, dialect) : undefined;
-    const obs = c.get('obs');
-    const res = await obs.engine(() =>
+    const res = await life.engine(() =>
       entry.upstream.request({
         method: 'POST',
         path,
-        headers: { 'content-type': 'application/json', 'x-request-id': c.get('requestId') },
+        headers: { 'content-type': 'application/json', 'x-request-id': life.id },
         // Unchanged requests go out as the client's own bytes: no re-serialization.
         body: plan?.rewritten ? JSON.stringify(plan.engineBody) : changed || raw === undefined ? JSON.stringify(body) : raw,
         signal,
       }),
     );
-    if (res.statusCode >= 400) throw engineError(res.statusCode, await obs.engineFailure(res));
+    if (res.statusCode >= 400) throw engineError(res.statusCode, await life.engineFailure(res));
     if (plan?.enforced) {
-      const answer = toolCallCompletion((await obs.engine(() => res.body.json())) as Record<string, unknown>, plan.enforced);
-      if (plan.enforced.stream) {
-        const events = Readable.from([Buffer.from(toolCallEvents(answer, plan.enforced))]);
-        return { stream: sseFromUpstream(events, [obs.stream(), ...takeStreamHooks(c)]) };
-      }
+      const answer = toolCallCompletion((await life.engine(() => res.body.json())) as Record<string, unknown>, plan.enforced);
+      if (plan.enforced.stream) return { stream: life.stream(Readable.from([Buffer.from(toolCallEvents(answer, plan.enforced))])) };
       const out = new Uint8Array(Buffer.from(JSON.stringify(answer)));
-      obs.body(out);
-      settleTokens(c, limiter, out);
+      life.json(out);
       return { json: out, status: 200 };
     }
     if (body.stream === true) {
-      // One stream carries everything that follows it: metrics, then what middleware registered
-      // (admission slot + idle guard, rate-limit usage). Middleware never re-wraps it.
+      // One stream carries everything that follows it (the request's life: metrics, admission slot
+      // + idle guard, rate-limit settle). Nothing re-wraps it.
       // Chat deltas carry reasoning under both names (gateway/reasoning.ts); pipeline ties the
       // transform's teardown to the engine body's.
       const engineBody = res.body as unknown as Readable;
-      const source = opts.chat ? pipeline(engineBody, new ReasoningSse(), () => {}) : engineBody;
-      return { stream: sseFromUpstream(source, [obs.stream(), ...takeStreamHooks(c)]) };
+      return { stream: life.stream(opts.chat ? pipeline(engineBody, new ReasoningSse(), () => {}) : engineBody) };
     }
     // A Uint8Array (a view, no copy): node-server writes it in one call on its fast path.
-    const engineBuf = new Uint8Array(await obs.engine(() => res.body.arrayBuffer()));
+    const engineBuf = new Uint8Array(await life.engine(() => res.body.arrayBuffer()));
     const buf = opts.chat ? mirrorReasoningJson(engineBuf) : engineBuf;
-    obs.body(buf);
-    settleTokens(c, limiter, buf);
+    life.json(buf);
     return { json: buf, status: res.statusCode };
   };
 
@@ -243,10 +245,11 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
     (path: string, schema: z.ZodType, opts: EngineCallOptions = {}) =>
     async (c: Context): Promise<Response> => {
       const { raw, value } = await readJson(c, limit);
-      const body = parseBody(schema, value) as Record<string, unknown>;
+      const body = plainBody(schema, value) ?? (parseBody(schema, value) as Record<string, unknown>);
       const answer = await callEngine(c, path, body, raw, opts);
-      if ('stream' in answer) return c.body(answer.stream, 200, SSE_HEADERS);
-      return c.body(answer.json, answer.status as 200, { 'content-type': 'application/json' });
+      const life = c.get('life');
+      if ('stream' in answer) return life.reply(answer.stream, 200, SSE_HEADERS);
+      return life.reply(answer.json, answer.status, JSON_HEADERS);
     };
 
   /** Endpoints the gateway answers through the engine dialect (shapes differ by engine). */
@@ -259,8 +262,9 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
       if (task) requireTask(entry, task);
       requireReady(entry);
       await mediaStep(c, entry, req as Record<string, unknown>, undefined);
-      const engineCall = { signal: c.req.raw.signal, requestId: c.get('requestId') };
-      return c.json(await c.get('obs').engine(() => call(entry.dialect(), req, engineCall)));
+      const life = c.get('life');
+      const engineCall = { signal: c.req.raw.signal, requestId: life.id };
+      return c.json(await life.engine(() => call(entry.dialect(), req, engineCall)));
     };
 
   // The browser pages share one rule: the playground is public exactly when /docs is.
@@ -330,7 +334,8 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
         const signal = c.req.raw.signal;
         await mediaStep(c, entry, chat, true);
         const req = { ...chat, add_generation_prompt: true } as TokenizeRequest;
-        const r = await c.get('obs').engine(() => entry.dialect().tokenize(req, { signal, requestId: c.get('requestId') }));
+        const life = c.get('life');
+        const r = await life.engine(() => entry.dialect().tokenize(req, { signal, requestId: life.id }));
         return r.count;
       },
     }),
@@ -345,13 +350,13 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
     { method: 'GET', path: '/docs', access: pageAccess, inference: false, handler: (c) => c.html(openapi().html, 200, { 'content-security-policy': DOCS_CSP }) },
     { method: 'GET', path: '/playground', access: pageAccess, inference: false, handler: playgroundPage(() => keys?.enabled ?? false, s) },
   ];
-  const mediaSites = new Map(routes.map((r) => [`${r.method} ${r.path}`, r.media]));
+  const mediaSites = new Map(routes.filter((r) => r.method === 'POST').map((r) => [r.path, r.media]));
   const metricsResponse = async (c: Context): Promise<Response> =>
     c.body(
       await metrics.render({
         ...renderedModels(),
         ready: registry.readiness().ready,
-        wait: (f) => c.get('obs').waiting(f),
+        wait: (f) => c.get('life').waiting(f),
       }),
       200,
       { 'content-type': METRICS_CONTENT_TYPE },
@@ -377,18 +382,29 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
   };
 
   const app = new Hono<{ Variables: AppVariables }>();
-  app.use(requestId());
-  // Timing, x-portico-overhead-ms, metrics and the access log: outside everything else.
-  app.use(observe({ metrics, log: deps.log, model: { get id() { return registry.list()[0]?.id ?? ''; } }, routes }));
-  // Security, in order: CORS (answers preflights before auth), header count, API key
-  // (default deny: all but the table's public routes, unknown paths included), per-key rate
-  // limits (health and metrics exempt), the in-flight limit on inference routes.
   const open = publicPaths(routes, { metricsPublic: s.metricsPublic });
-  app.use(cors(s.cors));
-  app.use(headerLimit(s.maxHeaders));
-  app.use(auth(keys, open));
-  app.use(rateLimit(limiter, new Set([...open, ...METRICS_PATHS])));
-  app.use(admission(inferenceRoutes(routes), { streamIdleMs: s.streamIdleTimeoutMs }));
+  // The default model (read per request: an external engine's model id is learnt after start).
+  const firstModel = { get id() { return registry.list()[0]?.id ?? ''; } };
+  // What observes or limits a request, each subscribed once to every request's life
+  // (gateway/lifecycle.ts): the in-flight limit on inference routes, per-key rate limits (health
+  // and metrics exempt), metrics, the access log.
+  const observers: LifeObserver[] = [
+    admissionObserver({ streamIdleMs: s.streamIdleTimeoutMs }),
+    rateLimitObserver(limiter, new Set([...open, ...METRICS_PATHS])),
+    metricsObserver(metrics, routes),
+  ];
+  if (deps.log) observers.push(accessLogObserver(deps.log));
+  // The request's life (request id, timing, x-portico-overhead-ms): outside everything else.
+  // Security, in order: CORS (answers preflights before auth), then the guard: header count, API
+  // key (default deny: all but the table's public routes, unknown paths included); then the caller
+  // is known and the life's observers may refuse it (rate limits). Without CORS the guard runs in
+  // the lifecycle's own layer.
+  const checks = [headerCount(s.maxHeaders), ...(keys ? [authCheck(keys, open)] : [])];
+  if (s.cors?.allowOrigins.length) {
+    app.use(lifecycle({ observers, model: firstModel, routes }));
+    app.use(cors(s.cors));
+    app.use(guard(checks));
+  } else app.use(lifecycle({ observers, model: firstModel, routes }, { checks, onError: (err, c) => errorResponse(c, err) }));
   for (const r of routes) app.on(r.method, r.path, r.handler);
   // A known path with another method is a 405, not a 404.
   const paths = new Map<string, string[]>();
@@ -413,17 +429,6 @@ export function errorResponse(c: Context, err: unknown): Response {
   for (const [k, v] of Object.entries(e.headers)) c.header(k, v);
   // Anthropic clients read errors in Anthropic's shape on its routes.
   return c.json(isMessagesPath(c.req.path) ? anthropicError(e) : e.toJSON(), e.status as 400);
-}
-
-/** Honour an incoming x-request-id (sanitized), else make one; echo it on the response. */
-function requestId(): MiddlewareHandler<{ Variables: AppVariables }> {
-  return async (c, next) => {
-    const incoming = c.req.header('x-request-id');
-    const id = incoming && /^[\w.:-]{1,128}$/.test(incoming) ? incoming : crypto.randomUUID();
-    c.set('requestId', id);
-    c.header('x-request-id', id);
-    await next();
-  };
 }
 
 /** A registry of the one model the deps describe (the single-model path). */

@@ -6,7 +6,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync, statSync, type Stats } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import type { Context, MiddlewareHandler } from 'hono';
+import type { Context } from 'hono';
 import { PorticoError } from '../core/errors.js';
 
 export interface ApiKey {
@@ -247,12 +247,14 @@ export function parseKeysFile(text: string, source = 'keys file', defaults: { rp
 const REALM = 'Bearer realm="portico"';
 
 /**
- * The auth middleware. `publicPaths`: the paths the route table marks public (plus the metrics
- * paths under NIM_METRICS_PUBLIC=1); everything else, unknown paths included, needs a valid key.
+ * The auth check (the request's guard runs it, gateway/lifecycle.ts): throws the 401 unless the
+ * request carries a valid key, and records the caller's key. `publicPaths`: the paths the route
+ * table marks public (plus the metrics paths under NIM_METRICS_PUBLIC=1); everything else,
+ * unknown paths included, needs a valid key.
  */
-export function auth(store: KeyStore | undefined, publicPaths: ReadonlySet<string>): MiddlewareHandler {
-  return async (c, next) => {
-    if (!store?.enabled || publicPaths.has(c.req.path)) return next();
+export function authCheck(store: KeyStore | undefined, publicPaths: ReadonlySet<string>): (c: Context) => void {
+  return (c) => {
+    if (!store?.enabled || publicPaths.has(c.req.path)) return;
     const header = c.req.header('authorization');
     // Anthropic clients send the key as `x-api-key` (Authorization wins when both are sent).
     const apiKey = header === undefined ? c.req.header('x-api-key') : undefined;
@@ -260,7 +262,7 @@ export function auth(store: KeyStore | undefined, publicPaths: ReadonlySet<strin
       const key = KEY_CHARS.test(apiKey.trim()) ? store.verify(apiKey.trim()) : undefined;
       if (!key) throw new PorticoError('invalid_api_key', '', { headers: { 'www-authenticate': `${REALM}, error="invalid_token"` } });
       c.set('apiKey', key);
-      return next();
+      return;
     }
     if (header === undefined) {
       throw new PorticoError('missing_api_key', '', { headers: { 'www-authenticate': REALM } });
@@ -275,7 +277,6 @@ export function auth(store: KeyStore | undefined, publicPaths: ReadonlySet<strin
     const key = store.verify(m[1]!);
     if (!key) throw new PorticoError('invalid_api_key', '', { headers: { 'www-authenticate': `${REALM}, error="invalid_token"` } });
     c.set('apiKey', key);
-    await next();
   };
 }
 

@@ -3,6 +3,7 @@
 import type { Context } from 'hono';
 import type { IncomingMessage } from 'node:http';
 import { PorticoError } from '../core/errors.js';
+import { incomingOf, requestHeader } from './node-request.js';
 
 export interface RawJson {
   /** The bytes as received: forwarded unchanged when the gateway changes nothing. */
@@ -17,15 +18,15 @@ export const MAX_JSON_DEPTH = 128;
 const JSON_TYPE = /^application\/(?:[\w.-]+\+)?json\s*(?:;|$)/i;
 
 export async function readJson(c: Context, limit: number): Promise<RawJson> {
-  const type = c.req.header('content-type');
+  const type = requestHeader(c, 'content-type');
   if (type === undefined || !JSON_TYPE.test(type)) {
     throw new PorticoError('unsupported_media_type', `Content-Type must be application/json (got ${type === undefined ? 'none' : JSON.stringify(type.slice(0, 100))})`);
   }
-  const declared = c.req.header('content-length');
+  const declared = requestHeader(c, 'content-length');
   if (declared !== undefined && Number(declared) > limit) throw tooLarge(limit);
   // On node-server, read the IncomingMessage itself: `c.req.raw.body` would build a WHATWG Request
   // and a web stream over the socket for every request (bench/NOTES.md, fix 1).
-  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+  const incoming = incomingOf(c);
   const raw = incoming ? await readIncoming(incoming, limit) : await readLimited(c.req.raw.body, limit);
   if (raw.byteLength === 0) throw new PorticoError('invalid_json', 'the body is empty');
   if (jsonDepthExceeds(raw, MAX_JSON_DEPTH)) throw new PorticoError('json_too_deep', String(MAX_JSON_DEPTH));

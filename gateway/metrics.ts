@@ -173,7 +173,7 @@ export class Metrics {
   private readonly queued: Gauge;
   private readonly gpuGauges: Record<'utilization' | 'memUsed' | 'memTotal' | 'power' | 'powerLimit', Gauge>;
 
-  private readonly requestCache = new Map<string, RequestCells>();
+  private readonly requestCache = new Map<string, Map<string, Map<number, RequestCells>>>();
   private readonly modelCache = new Map<string, ModelCells>();
   private readonly engineMetricsPath: string;
   private readonly scrapeTimeoutMs: number;
@@ -248,8 +248,12 @@ export class Metrics {
 
   /** Cells for one (route, method, status): resolved once, then a Map hit per request. */
   requestCells(route: string, method: string, status: number): RequestCells {
-    const key = `${status} ${method} ${route}`;
-    let c = this.requestCache.get(key);
+    // Nested by label (no key string built per request): route → method → status.
+    let byMethod = this.requestCache.get(route);
+    if (!byMethod) this.requestCache.set(route, (byMethod = new Map()));
+    let byStatus = byMethod.get(method);
+    if (!byStatus) byMethod.set(method, (byStatus = new Map()));
+    let c = byStatus.get(status);
     if (!c) {
       c = {
         requests: this.requests.cell(route, method, String(status)),
@@ -259,7 +263,7 @@ export class Metrics {
         bytesIn: this.bytesIn.cell(route),
         bytesOut: this.bytesOut.cell(route),
       };
-      this.requestCache.set(key, c);
+      byStatus.set(status, c);
     }
     return c;
   }

@@ -5,14 +5,12 @@
 // Tokens: a request is charged an estimate up front, once its body is parsed (prompt text / 4 +
 // max_tokens, or 256 when max_tokens is absent), and refused if the bucket cannot cover it (an
 // estimate larger than the whole bucket needs a full bucket). When the answer ends, the charge is
-// settled to the real `usage.total_tokens` (JSON body, or the SSE usage chunk). A stream without a
-// usage chunk is settled to the prompt estimate + one token per SSE event; an error answer is
-// refunded. The bucket may go negative after a settle: the key then waits until it refills.
-import type { Context, MiddlewareHandler } from 'hono';
+// settled to the real usage, prompt + completion tokens (JSON body, or the SSE usage chunk). A stream
+// without a usage chunk is settled to the prompt estimate + one token per SSE event; an error answer
+// is refunded. The bucket may go negative after a settle: the key then waits until it refills.
 import type { ApiKey } from './auth.js';
 import { PorticoError } from '../core/errors.js';
-import { setResponseHeaders } from './response-guard.js';
-import { onStream } from './sse.js';
+import { Slot, type LifeObserver } from './lifecycle.js';
 
 /** A bucket of `capacity` that refills `capacity` per minute. */
 export class TokenBucket {
@@ -58,7 +56,7 @@ interface KeyBuckets {
   tokens?: TokenBucket;
 }
 
-/** Per-request state, kept on the context between the middleware and the handler's charge. */
+/** Per-request state, kept on the request's life between admission and the settle. */
 interface Ticket {
   key: ApiKey;
   buckets: KeyBuckets;
@@ -66,12 +64,6 @@ interface Ticket {
   charged: number;
   /** Prompt part of the estimate (for streams without a usage chunk). */
   promptEstimate: number;
-}
-
-declare module 'hono' {
-  interface ContextVariableMap {
-    rateLimitTicket: Ticket | undefined;
-  }
 }
 
 /** Completion tokens assumed when a request sets no max_tokens. */
@@ -200,85 +192,50 @@ export function estimateTokens(body: Record<string, unknown>): { total: number; 
   return { total: Math.max(1, prompt + completion), prompt };
 }
 
+const TICKET = new Slot<Ticket>();
+
 /**
- * Middleware: a limited key (rpm or tpm set) is admitted against its buckets and its answer carries
- * `x-ratelimit-*`; the token charge is settled when the answer ends: by the handler for a JSON
- * answer (settleTokens), by the stream's hooks for an SSE answer, refunded for an error answer.
+ * The rate limits as an observer of each request's life (gateway/lifecycle.ts), all in one place:
+ * a limited key (rpm or tpm set) is admitted against its buckets once it is known (after auth);
+ * the body's token estimate is charged when it goes to the engine; the charge is settled to the
+ * answer's usage (read once by the life, from the JSON body or the stream's usage chunk), to the
+ * estimate + one token per SSE event for a stream without a usage chunk, or refunded for an error
+ * answer; every answer to a limited key carries `x-ratelimit-*`.
  * `exempt`: paths never throttled (health, metrics).
  */
-export function rateLimit(limiter: RateLimiter, exempt: ReadonlySet<string>): MiddlewareHandler {
-  return async (c, next) => {
-    const key = c.get('apiKey');
-    if (!key || (key.rpm <= 0 && key.tpm <= 0) || exempt.has(c.req.path)) return next();
-    const ticket = limiter.admit(key);
-    c.set('rateLimitTicket', ticket);
-    let stream: { readonly attached: boolean } | undefined;
-    if (ticket.buckets.tokens) {
-      // An SSE answer is settled at its end, to its usage chunk (or an estimate from its events).
-      const usage = usageTap();
-      stream = onStream(c, {
-        chunk: usage.chunk,
-        end: () => {
-          if (ticket.charged > 0) limiter.settle(ticket, usage.total() ?? ticket.promptEstimate + usage.events());
-        },
-      });
-    }
-    try {
-      await next();
-    } catch (err) {
-      if (!stream?.attached && ticket.charged > 0) limiter.settle(ticket, 0);
-      throw err;
-    }
-    // A refused or failed request costs nothing (a stream is always a 200).
-    if (!stream?.attached && ticket.charged > 0 && c.res.status >= 400) limiter.settle(ticket, 0);
-    // On the answer's own headers: for every Response the app builds this leaves the body alone.
-    setResponseHeaders(c, limiter.headers(ticket));
-  };
-}
-
-/** Called by handlers once the body is parsed: charge the request's token estimate (or 429). */
-export function chargeTokens(c: Context, limiter: RateLimiter | undefined, body: Record<string, unknown>): void {
-  const ticket = c.get('rateLimitTicket');
-  if (!limiter || !ticket?.buckets.tokens) return;
-  const { total, prompt } = estimateTokens(body);
-  limiter.charge(ticket, total, prompt);
-}
-
-/**
- * Called by handlers with a complete JSON answer, before it is sent: settle the charge to its
- * `usage.total_tokens` (left as charged when there is none).
- */
-export function settleTokens(c: Context, limiter: RateLimiter | undefined, answer: Uint8Array): void {
-  const ticket = c.get('rateLimitTicket');
-  if (!limiter || !ticket?.buckets.tokens || ticket.charged <= 0) return;
-  const total = lastTotalTokens(Buffer.from(answer.buffer, answer.byteOffset, answer.byteLength).toString('latin1'));
-  if (total !== undefined) limiter.settle(ticket, total);
-}
-
-const TOTAL_RE = /"total_tokens"\s*:\s*(\d+)/g;
-
-function lastTotalTokens(text: string): number | undefined {
-  let last: number | undefined;
-  for (const m of text.matchAll(TOTAL_RE)) last = Number(m[1]);
-  return last;
-}
-
-/** Follows an SSE body for the usage chunk's total_tokens and counts `data:` events. */
-function usageTap() {
-  const dec = new TextDecoder();
-  let tail = '';
-  let total: number | undefined;
-  let events = 0;
+export function rateLimitObserver(limiter: RateLimiter, exempt: ReadonlySet<string>): LifeObserver {
   return {
-    chunk(bytes: Uint8Array) {
-      const text = dec.decode(bytes, { stream: true });
-      events += (text.match(/(?:^|\n)data:/g) ?? []).length;
-      // The tail catches a usage object split across two chunks (a repeat match is harmless).
-      const s = tail + text;
-      for (const m of s.matchAll(TOTAL_RE)) total = Number(m[1]);
-      tail = s.slice(-64);
+    admit(life) {
+      const key = life.c.get('apiKey');
+      if (!key || (key.rpm <= 0 && key.tpm <= 0) || exempt.has(life.c.req.path)) return;
+      life.put(TICKET, limiter.admit(key));
     },
-    total: () => total,
-    events: () => events,
+    accept(life, body) {
+      const ticket = life.get(TICKET);
+      if (!ticket?.buckets.tokens) return;
+      const { total, prompt } = estimateTokens(body);
+      limiter.charge(ticket, total, prompt);
+    },
+    head(life, status, out) {
+      const ticket = life.get(TICKET);
+      if (!ticket) return;
+      // A JSON answer is settled before its headers are written, so they show the settled bucket.
+      if (ticket.charged > 0 && !life.streamUsage) {
+        // A refused or failed request costs nothing (a stream is always a 200).
+        if (status >= 400) limiter.settle(ticket, 0);
+        else {
+          const usage = life.usage;
+          if (usage) limiter.settle(ticket, usage.prompt + usage.completion);
+        }
+      }
+      Object.assign(out, limiter.headers(ticket));
+    },
+    end(life) {
+      const ticket = life.get(TICKET);
+      const stream = life.streamUsage;
+      if (!ticket || !stream || ticket.charged <= 0) return;
+      const usage = stream.reported();
+      limiter.settle(ticket, usage ? usage.prompt + usage.completion : ticket.promptEstimate + stream.events);
+    },
   };
 }

@@ -27,12 +27,14 @@ function mirror(obj: Json): boolean {
   return changed;
 }
 
-/** A JSON chat answer with both names (the same bytes when there is no reasoning). */
-export function mirrorReasoningJson(buf: Uint8Array): Uint8Array {
-  const text = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength).toString('utf8');
-  if (!text.includes(MARK)) return buf;
+const MARK_BYTES = Buffer.from(MARK);
+
+/** A JSON chat answer with both names (the same bytes when there is no reasoning: a native byte search, no decode). */
+export function mirrorReasoningJson(buf: Uint8Array<ArrayBuffer>): Uint8Array<ArrayBuffer> {
+  const bytes = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+  if (bytes.indexOf(MARK_BYTES) < 0) return buf;
   try {
-    const obj = JSON.parse(text) as Json;
+    const obj = JSON.parse(bytes.toString('utf8')) as Json;
     return mirror(obj) ? new Uint8Array(Buffer.from(JSON.stringify(obj))) : buf;
   } catch {
     return buf;

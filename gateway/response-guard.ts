@@ -1,5 +1,5 @@
-// For middleware that adds headers to a response after the handler returned it (CORS,
-// x-ratelimit-*). Streams are not followed here: see onStream in sse.ts.
+// For what adds headers to a response after the handler returned it (CORS, the request's life for
+// answers it did not build). Streams are not followed here: see gateway/lifecycle.ts.
 import type { Context } from 'hono';
 
 /**

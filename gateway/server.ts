@@ -130,17 +130,24 @@ function trackConnections(server: Server, connectionEvent: 'connection' | 'secur
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
   });
-  // First in line: the app may answer synchronously inside its own 'request' listener.
-  server.prependListener('request', (_req, res: ServerResponse) => {
-    if (draining) res.shouldKeepAlive = false;
-    // After Node has finished with the answer (and freed the connection), close what is now idle.
-    res.once('close', () => draining && setImmediate(() => server.closeIdleConnections()));
-  });
+  // After Node has finished with an answer (and freed the connection), close what is now idle.
+  const closeIdleSoon = () => setImmediate(() => server.closeIdleConnections());
+  // Only while draining (nothing per request before): first in line, as the app may answer
+  // synchronously inside its own 'request' listener.
+  const onRequest = (_req: unknown, res: ServerResponse) => {
+    res.shouldKeepAlive = false;
+    res.once('close', closeIdleSoon);
+  };
   return () => {
+    if (draining) return;
     draining = true;
+    server.prependListener('request', onRequest);
     for (const socket of sockets) {
       const res = (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage;
-      if (res && !res.headersSent) res.shouldKeepAlive = false;
+      if (!res) continue;
+      if (!res.headersSent) res.shouldKeepAlive = false;
+      // An answer already under way (a stream started before the drain) frees its connection when it ends.
+      res.once('close', closeIdleSoon);
     }
     server.closeIdleConnections();
   };

@@ -3,8 +3,7 @@
 // bounded polls, the idle timeout is short only so the tests are quick.
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { Hono } from 'hono';
-import { onStream, sseFromUpstream, takeStreamHooks, type StreamHooks, type StreamOutcome } from './sse.js';
+import { sseFromUpstream, type StreamHooks, type StreamOutcome } from './sse.js';
 import { until as poll } from '../tests/helpers/poll.js';
 
 const dec = new TextDecoder();
@@ -126,36 +125,5 @@ describe('sseFromUpstream hooks', () => {
     src.end('data: [DONE]\n\n');
     expect(await readAll(s)).toBe('data: [DONE]\n\n');
     expect(b.ends).toEqual(['ok']);
-  });
-});
-
-describe('onStream / takeStreamHooks', () => {
-  it('hands the handler what middleware registered, innermost first, once; attached tells the middleware', async () => {
-    const app = new Hono();
-    const seen: { outer?: boolean; inner?: boolean; again?: number } = {};
-    const ends: string[] = [];
-    app.use(async (c, next) => {
-      const r = onStream(c, { end: () => void ends.push('outer') });
-      await next();
-      seen.outer = r.attached;
-    });
-    app.use(async (c, next) => {
-      const r = onStream(c, { end: () => void ends.push('inner') });
-      await next();
-      seen.inner = r.attached;
-    });
-    app.get('/s', (c) => {
-      const hooks = takeStreamHooks(c);
-      seen.again = takeStreamHooks(c).length;
-      const src = new PassThrough();
-      src.end('x');
-      return c.body(sseFromUpstream(src, hooks));
-    });
-    app.get('/j', (c) => c.json({}));
-    expect(await (await app.request('/s')).text()).toBe('x');
-    expect(seen).toEqual({ outer: true, inner: true, again: 0 });
-    expect(ends).toEqual(['inner', 'outer']);
-    await app.request('/j');
-    expect(seen).toMatchObject({ outer: false, inner: false });
   });
 });

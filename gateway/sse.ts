@@ -2,11 +2,10 @@
 // time (highWaterMark 0) so a slow client slows the engine read instead of growing a buffer.
 //
 // Everything that follows a stream (metrics, the admission slot, the idle guard, the rate limit's
-// usage tap) rides on this ONE ReadableStream, as hooks: middleware registers its hooks before
-// next() (`onStream`), and forward() hands them all to sseFromUpstream when it builds the body.
-// Middleware must not wrap the body in a new Response after the handler: that turns node-server's
-// lightweight Response into a full one, and its slow path delays the first byte by a timer turn.
-import type { Context } from 'hono';
+// settle) rides on this ONE ReadableStream, as hooks: the request's life (gateway/lifecycle.ts)
+// builds it with its own. Nothing may wrap the body in a new Response after the handler: that turns
+// node-server's lightweight Response into a full one, and its slow path delays the first byte by a
+// timer turn.
 import type { Readable } from 'node:stream';
 import { PorticoError, reportError, sseErrorText, toPorticoError } from '../core/errors.js';
 import { transportError } from './upstream.js';
@@ -40,47 +39,6 @@ export interface StreamHooks {
   idleMs?: number;
   /** Idle because the client stopped reading: tear its connection down (default: fail the body). */
   stalled?: () => void;
-}
-
-interface Registration {
-  readonly hooks: StreamHooks;
-  attached: boolean;
-}
-
-declare module 'hono' {
-  interface ContextVariableMap {
-    streamHooks: Registration[] | undefined;
-  }
-}
-
-/**
- * For middleware, before `next()`: follow the SSE body the handler may build for this request.
- * After `next()`, `attached` tells whether it did (then `end` is certain to be called once);
- * if not, the answer was not a stream and the middleware settles things itself.
- */
-export function onStream(c: Context, hooks: StreamHooks): { readonly attached: boolean } {
-  const reg: Registration = { hooks, attached: false };
-  const list = c.get('streamHooks');
-  if (list) list.push(reg);
-  else c.set('streamHooks', [reg]);
-  return reg;
-}
-
-/**
- * For the handler building a stream: the hooks middleware registered, innermost middleware first
- * (the order the wrappers they replace used to run in), marked attached. Taken once.
- */
-export function takeStreamHooks(c: Context): StreamHooks[] {
-  const list = c.get('streamHooks');
-  if (!list) return [];
-  c.set('streamHooks', undefined);
-  const hooks: StreamHooks[] = [];
-  for (let i = list.length - 1; i >= 0; i--) {
-    const reg = list[i]!;
-    reg.attached = true;
-    hooks.push(reg.hooks);
-  }
-  return hooks;
 }
 
 /**

@@ -42,7 +42,6 @@ const MAX_ITEMS = 4;
 export function planChat(body: Json, dialect: EngineDialect): ChatPlan {
   const tools = (Array.isArray(body.tools) ? body.tools : []) as Tool[];
   const choice = body.tool_choice;
-  const names = tools.map((t) => t.function.name);
   let named: string | undefined;
   if (choice !== undefined && choice !== null && typeof choice === 'object') {
     const fn = (choice as { type?: unknown; function?: { name?: unknown } }).function;
@@ -50,7 +49,7 @@ export function planChat(body: Json, dialect: EngineDialect): ChatPlan {
       throw new PorticoError('invalid_parameter', 'tool_choice must be "none", "auto", "required" or {"type": "function", "function": {"name": ...}}', { param: 'tool_choice' });
     }
     named = fn.name;
-    if (!names.includes(named)) throw new PorticoError('invalid_parameter', `tool_choice names function "${named}", which is not in tools`, { param: 'tool_choice.function.name' });
+    if (!tools.some((t) => t.function.name === named)) throw new PorticoError('invalid_parameter', `tool_choice names function "${named}", which is not in tools`, { param: 'tool_choice.function.name' });
   }
   if ((choice === 'required' || named) && !tools.length) throw new PorticoError('invalid_parameter', `tool_choice ${named ? 'names a function' : '"required"'} but no tools were given`, { param: 'tools' });
   const forced = choice === 'required' || named !== undefined;

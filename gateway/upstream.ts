@@ -56,24 +56,18 @@ export class Upstream {
   /** Requests sent a second time because the engine dropped the connection before answering. */
   retries = 0;
 
-  async request(req: UpstreamRequest): Promise<UpstreamResponse> {
-    const send = () => this.pool.request({ method: req.method, path: req.path, headers: req.headers, body: req.body, signal: req.signal });
-    try {
-      return await send();
-    } catch (err) {
+  request(req: UpstreamRequest): Promise<UpstreamResponse> {
+    // The request's own fields are undici's: passed as they are, failures mapped on the way out.
+    return this.pool.request(req).catch((err: unknown) => {
       if (!droppedBeforeAnswer(err) || req.signal?.aborted) throw transportError(err);
       // The engine closed the connection without a byte of answer: it did not take the request
-      // (a keep-alive socket closed as we wrote, or llama-server dropping a fresh connection under
+      // (a keep-alive socket closed as we wrote, or llama-server dropping connections under
       // abort churn). The body is in hand, so send it once more, like nginx on a cached upstream
       // connection; a second drop is the engine's answer.
       this.retries++;
       this.onRetry?.(err);
-      try {
-        return await send();
-      } catch (again) {
-        throw transportError(again);
-      }
-    }
+      return this.pool.request(req).catch(rethrowTransport);
+    });
   }
 
   /** GET a document on the control connections, bounded in time. Used for health and scrapes. */
@@ -105,6 +99,10 @@ function droppedBeforeAnswer(err: unknown): boolean {
   const code = (err as { code?: string }).code ?? '';
   return code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE';
 }
+
+const rethrowTransport = (err: unknown): never => {
+  throw transportError(err);
+};
 
 /** undici/socket failure → engine_unavailable (cannot connect) or engine_error. */
 export function transportError(err: unknown): PorticoError {

@@ -12,6 +12,7 @@ export interface Usage {
 const USAGE = Buffer.from('"usage"');
 const TIMINGS = Buffer.from('"timings"');
 const EVENT_END = Buffer.from('\n\n');
+const DATA = Buffer.from('data:');
 const PROMPT_RE = /"prompt_tokens"\s*:\s*(\d+)/;
 const COMPLETION_RE = /"completion_tokens"\s*:\s*(\d+)/;
 /** How much text after `"usage"` we read: the object itself, with room for `*_details`. */
@@ -68,12 +69,15 @@ function readUsage(text: string): Usage | undefined {
  * incomplete tail event of a chunk is kept (events split across TCP chunks), bounded in size.
  */
 export class StreamUsage {
+  /** `data:` lines seen (at the start of a line or of a chunk): the events of the stream. */
+  events = 0;
   private tail: Buffer | undefined;
   private usage: Usage | undefined;
   private timings: Usage | undefined;
 
   push(chunk: Uint8Array): void {
     let buf = asBuffer(chunk);
+    for (let i = buf.indexOf(DATA); i >= 0; i = buf.indexOf(DATA, i + DATA.length)) if (i === 0 || buf[i - 1] === 10) this.events++;
     if (this.tail) {
       buf = Buffer.concat([this.tail, buf]);
       this.tail = undefined;
@@ -99,6 +103,11 @@ export class StreamUsage {
   /** The usage of the stream: the engine's usage chunk, else llama-server's timings, else undefined. */
   result(): Usage | undefined {
     return this.usage ?? this.timings;
+  }
+
+  /** The engine's own usage chunk only (not llama-server's timings). */
+  reported(): Usage | undefined {
+    return this.usage;
   }
 
   private scan(text: string): void {

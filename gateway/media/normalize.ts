@@ -87,6 +87,7 @@ export interface MediaNormalizer {
   close(): Promise<void>;
 }
 
+const UNCHANGED = Promise.resolve(false);
 const NO_METRICS: MediaMetrics = { fetch() {}, cacheHit() {}, refusal() {} };
 const ALL_IMAGES: readonly ImageMime[] = ['image/jpeg', 'image/png', 'image/webp', 'image/gif', 'image/bmp'];
 /** stb_image (llama.cpp's decoder) reads these; WebP is converted to PNG. */
@@ -377,8 +378,12 @@ export function createMediaNormalizer(policy: MediaPolicy, deps: MediaDeps = {})
     return uri;
   }
 
-  async function normalize(body: Record<string, unknown>, signal?: AbortSignal, opts: NormalizeOptions = {}): Promise<boolean> {
-    if (!hasMedia(body, opts.sites)) return false;
+  // Most bodies carry no media: answered with one shared settled promise (no async frame per request).
+  function normalize(body: Record<string, unknown>, signal?: AbortSignal, opts: NormalizeOptions = {}): Promise<boolean> {
+    return hasMedia(body, opts.sites) ? normalizeMedia(body, signal, opts) : UNCHANGED;
+  }
+
+  async function normalizeMedia(body: Record<string, unknown>, signal: AbortSignal | undefined, opts: NormalizeOptions): Promise<boolean> {
     const { jobs, texts } = collect(body, opts);
     // Fetch slots are shared in turn between owners; a request waits for one at most its fetch deadline.
     opts = { ...opts, owner: opts.owner ?? Symbol('request') };
