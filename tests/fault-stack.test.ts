@@ -99,18 +99,23 @@ describe('faults under load', () => {
 
   it('engine SIGKILL mid-stream under load: every open stream ends with an error event, ready → 503, exit non-zero', async () => {
     const s = (stack = await startStack({ NIM_LOG_LEVEL: 'WARNING' }));
+    const engine = engineOf(s.proc.pid!).pid;
     let flowing = 0;
     // More streams than the engine has slots: some generate, the rest wait in its queue. The JSON
     // requests go once two streams hold both slots: sent together, a JSON request could take a slot
-    // first, and a stream could run to its end before a second one flowed (seen under load).
+    // first, and a stream could run to its end before a second one flowed (seen under load). The
+    // engine is frozen the moment the second stream flows: the tiny model writes 1,800 tokens in
+    // about a second, and under load a stream could otherwise finish before the SIGKILL (seen).
     const streams = Array.from({ length: 6 }, () =>
-      chat(s.url, 'stream', { maxTokens: 1800, ignoreEos: true, timeoutMs: 60_000, onFirstChunk: () => flowing++ }),
+      chat(s.url, 'stream', { maxTokens: 1800, ignoreEos: true, timeoutMs: 60_000, onFirstChunk: () => ++flowing === 2 && process.kill(engine, 'SIGSTOP') }),
     );
     await until(() => flowing >= 2, 'streams to be generating', 30_000);
     const texts = Array.from({ length: 6 }, () => chat(s.url, 'text', { maxTokens: 1800, ignoreEos: true, timeoutMs: 60_000 }));
+    // The JSON requests reach the gateway (and queue on the frozen engine) before it dies.
+    await until(async () => (await gatewayInFlight(s)) >= 12, 'all 12 requests to reach the gateway', 30_000);
 
     let sawNotReady = false;
-    process.kill(engineOf(s.proc.pid!).pid, 'SIGKILL');
+    process.kill(engine, 'SIGKILL');
     const poll = (async () => {
       for (let i = 0; i < 200 && !sawNotReady; i++) {
         const status = await fetch(`${s.url}/v1/health/ready`).then((r) => r.status, () => 0);

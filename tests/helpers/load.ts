@@ -187,12 +187,14 @@ export async function pool<T>(n: number, count: number, task: (i: number) => Pro
  * The engine child of a launcher, found through /proc (its pid, and its port from `--port N`), so
  * the stack can run with quiet logs (the helper's log-scraping needs INFO lines).
  */
-export function engineOf(launcherPid: number): { pid: number; port: number } {
+export function engineOf(launcherPid: number, model = 'portico/tiny-vlm'): { pid: number; port: number } {
   const kids = readFileSync(`/proc/${launcherPid}/task/${launcherPid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  // The demo runs one llama-server per model (tiny-vlm, tiny-embed): pick the one serving `model`.
   for (const pid of kids) {
     const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
     const i = argv.indexOf('--port');
-    if (i >= 0 && /llama-server$/.test(argv[0] ?? '')) return { pid, port: Number(argv[i + 1]) };
+    const alias = argv[argv.indexOf('--alias') + 1];
+    if (i >= 0 && /llama-server$/.test(argv[0] ?? '') && alias === model) return { pid, port: Number(argv[i + 1]) };
   }
-  throw new Error(`no llama-server child of ${launcherPid} (children: ${kids.join(', ') || 'none'})`);
+  throw new Error(`no llama-server child of ${launcherPid} serving ${model} (children: ${kids.join(', ') || 'none'})`);
 }
