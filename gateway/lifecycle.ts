@@ -279,7 +279,7 @@ export class RequestLife {
   reply(body: Uint8Array | ReadableStream<Uint8Array>, status: number, headers: Readonly<Record<string, string>>): Response {
     const out: Record<string, string> = { ...headers };
     this.head(status, out);
-    return new Response(body as BodyInit, { status, headers: out });
+    return new Response(body as ConstructorParameters<typeof Response>[0], { status, headers: out });
   }
 
   /** The handler returned (the first middleware's finally): head the answer if `reply` did not; end unless a stream runs on. */
