@@ -130,107 +130,8 @@ export class ConfigError extends StartupError {
   }
 }
 
-export interface Settings {
-  port: number;
-  host: string;
-  /** Local path or URI of the model weights (NIM_MODEL_PATH, or NIM_MODEL_NAME as NIM accepts). */
-  modelPath: string | undefined;
-  servedModelName: string | undefined;
-  modelProfile: string | undefined;
-  manifestPath: string | undefined;
-  manifestAllowUnsafe: boolean;
-  /** NIM_MODELS_FILE: several models, one engine each; undefined: one model from the settings above. */
-  modelsFile: string | undefined;
-  /** NIM_MODELS_RESTART: an engine that dies is restarted in place (with backoff) instead of ending the process. */
-  modelsRestart: boolean;
-  profilePreference: 'latency' | 'throughput';
-  maxModelLen: number | undefined;
-  tensorParallelSize: number | undefined;
-  pipelineParallelSize: number | undefined;
-  passthroughArgs: string | undefined;
-  peftSource: string | undefined;
-  /** LoRA adapters under peftSource: rescan period (undefined: only at start) and limits. */
-  peft: { refreshIntervalS: number | undefined; maxGpuLoras: number; maxCpuLoras: number; maxLoraRank: number };
-  /** NIM_TOOL_CALL_PARSER / NIM_REASONING_PARSER / NIM_CHAT_TEMPLATE: over the manifest's. */
-  chat: { toolCallParser: string | undefined; reasoningParser: string | undefined; chatTemplate: string | undefined };
-  cachePath: string;
-  engineUrl: string | undefined;
-  engineStartTimeoutS: number;
-  engineThreads: number | undefined;
-  /** A prebuilt llama-server (NIM_LLAMA_SERVER_PATH; the CPU image ships one): used as is, never built. */
-  llamaServerPath: string | undefined;
-  shutdownTimeoutS: number;
-  logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
-  jsonlLogging: boolean;
-  apiKeys: string[];
-  apiKeysFile: string | undefined;
-  metricsPublic: boolean;
-  /** /docs and /playground need no key (they hold no data; every API call they make still does). */
-  docsPublic: boolean;
-  maxConcurrentRequests: number;
-  maxQueue: number;
-  queueTimeoutMs: number;
-  maxRequestBytes: number;
-  /** Time allowed to receive a whole request, headers and body (0 = none). */
-  requestTimeoutMs: number;
-  media: {
-    allowedDomains: string[];
-    allowPrivateNetworks: boolean;
-    maxBytes: number;
-    fetchTimeoutMs: number;
-    maxPixels: number;
-    maxImages: number;
-    maxVideos: number;
-    maxAudios: number;
-    maxRedirects: number;
-    cacheBytes: number;
-    /** Video caps; duration and frames are read from the container before anything decodes. */
-    maxVideoBytes: number;
-    maxVideoSeconds: number;
-    maxVideoFrames: number;
-    /** Frames sampled from a video for an engine that takes images but not video. */
-    videoFrames: number;
-    /** Images (and sampled frames) above this many pixels are shrunk, aspect kept; undefined: never. */
-    resizeMaxPixels: number | undefined;
-    maxAudioBytes: number;
-    maxAudioSeconds: number;
-  };
-  cors: {
-    allowOrigins: string[];
-    allowMethods: string[];
-    allowHeaders: string[];
-    exposeHeaders: string[];
-    maxAge: number;
-  };
-  ssl: {
-    mode: 'DISABLED' | 'TLS' | 'MTLS';
-    keyPath: string | undefined;
-    certsPath: string | undefined;
-    caCertsPath: string | undefined;
-  };
-  /** CUDA_VISIBLE_DEVICES and NVIDIA_VISIBLE_DEVICES as set (their rules differ: launcher/gpus.ts filterVisible). */
-  visibleDevices: { cuda: string | undefined; nvidia: string | undefined };
-  /** Per-key defaults (keys file lines may override); 0 = unlimited. */
-  rateLimitRpm: number;
-  rateLimitTpm: number;
-  /** Time allowed to receive a request's headers. */
-  headersTimeoutMs: number;
-  /** An SSE stream with no byte delivered for this long is ended (0 = never). */
-  streamIdleTimeoutMs: number;
-  maxHeaderBytes: number;
-  maxHeaders: number;
-  /** Multi-node serving over Ray (launcher/ray.ts). */
-  ray: {
-    /** Nodes in the group, leader included: NIM_NUM_COMPUTE_NODES, else LWS_GROUP_SIZE (set by LeaderWorkerSet), else 1. */
-    nodes: number;
-    /** GPUs each node gives Ray (NIM_GPUS_PER_NODE); undefined: count this node's GPUs. */
-    gpusPerNode: number | undefined;
-    /** The head's GCS port (NIM_RAY_PORT, default 6379, Ray's own default). */
-    port: number;
-    /** Seconds to wait for every node to join (NIM_CLUSTER_START_TIMEOUT, default 600). */
-    startTimeoutS: number;
-  };
-}
+/** Every setting, typed by the schema: what settingsFrom() makes of a parsed environment. */
+export type Settings = ReturnType<typeof settingsFrom>;
 
 const LOG_LEVELS = {
   TRACE: 'trace',
@@ -262,16 +163,34 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     const name = String(issue.path[0]);
     throw new ConfigError(`${name}=${JSON.stringify(input[name] ?? '')}: ${issue.message}`);
   }
-  const r: Raw = parsed.data;
-  const settings: Settings = {
+  const settings: Settings = settingsFrom(parsed.data);
+  if (settings.ssl.mode !== 'DISABLED' && (!settings.ssl.keyPath || !settings.ssl.certsPath)) {
+    throw new ConfigError(`NIM_SSL_MODE=${settings.ssl.mode}: needs NIM_SSL_KEY_PATH and NIM_SSL_CERTS_PATH`);
+  }
+  // vLLM refuses max_cpu_loras < max_loras at start; say so here, naming the variables.
+  if (settings.peft.maxCpuLoras < settings.peft.maxGpuLoras) {
+    throw new ConfigError(`NIM_MAX_CPU_LORAS=${settings.peft.maxCpuLoras}: must be at least NIM_MAX_GPU_LORAS (${settings.peft.maxGpuLoras})`);
+  }
+  if (settings.ssl.mode === 'MTLS' && !settings.ssl.caCertsPath) {
+    throw new ConfigError('NIM_SSL_MODE=MTLS: needs NIM_SSL_CA_CERTS_PATH');
+  }
+  return settings;
+}
+
+/** The schema's output (defaults applied) in the shape the code reads; `Settings` is its type. */
+function settingsFrom(r: Raw) {
+  return {
     port: r.NIM_SERVER_PORT,
     host: r.NIM_SERVER_HOST,
+    /** Local path or URI of the model weights (NIM_MODEL_PATH, or NIM_MODEL_NAME as NIM accepts). */
     modelPath: r.NIM_MODEL_PATH ?? r.NIM_MODEL_NAME,
     servedModelName: r.NIM_SERVED_MODEL_NAME,
     modelProfile: r.NIM_MODEL_PROFILE,
     manifestPath: r.NIM_MANIFEST_PATH,
     manifestAllowUnsafe: r.NIM_MANIFEST_ALLOW_UNSAFE,
+    /** NIM_MODELS_FILE: several models, one engine each; undefined: one model from the settings above. */
     modelsFile: r.NIM_MODELS_FILE,
+    /** NIM_MODELS_RESTART: an engine that dies is restarted in place (with backoff) instead of ending the process. */
     modelsRestart: r.NIM_MODELS_RESTART,
     profilePreference: r.NIM_PROFILE_PREFERENCE,
     maxModelLen: r.NIM_MAX_MODEL_LEN,
@@ -279,12 +198,15 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     pipelineParallelSize: r.NIM_PIPELINE_PARALLEL_SIZE,
     passthroughArgs: r.NIM_PASSTHROUGH_ARGS,
     peftSource: r.NIM_PEFT_SOURCE,
+    /** LoRA adapters under peftSource: rescan period (undefined: only at start) and limits. */
     peft: { refreshIntervalS: r.NIM_PEFT_REFRESH_INTERVAL, maxGpuLoras: r.NIM_MAX_GPU_LORAS, maxCpuLoras: r.NIM_MAX_CPU_LORAS, maxLoraRank: r.NIM_MAX_LORA_RANK },
+    /** NIM_TOOL_CALL_PARSER / NIM_REASONING_PARSER / NIM_CHAT_TEMPLATE: over the manifest's. */
     chat: { toolCallParser: r.NIM_TOOL_CALL_PARSER, reasoningParser: r.NIM_REASONING_PARSER, chatTemplate: r.NIM_CHAT_TEMPLATE },
     cachePath: r.NIM_CACHE_PATH ?? join(homedir(), '.cache', 'portico'),
     engineUrl: r.NIM_ENGINE_URL?.replace(/\/+$/, ''),
     engineStartTimeoutS: r.NIM_ENGINE_START_TIMEOUT,
     engineThreads: r.NIM_ENGINE_THREADS,
+    /** A prebuilt llama-server (NIM_LLAMA_SERVER_PATH; the CPU image ships one): used as is, never built. */
     llamaServerPath: r.NIM_LLAMA_SERVER_PATH,
     shutdownTimeoutS: r.NIM_SHUTDOWN_TIMEOUT,
     logLevel: LOG_LEVELS[r.NIM_LOG_LEVEL],
@@ -292,11 +214,13 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     apiKeys: r.NIM_API_KEYS,
     apiKeysFile: r.NIM_API_KEYS_FILE,
     metricsPublic: r.NIM_METRICS_PUBLIC,
+    /** /docs and /playground need no key (they hold no data; every API call they make still does). */
     docsPublic: r.NIM_DOCS_PUBLIC,
     maxConcurrentRequests: r.NIM_MAX_CONCURRENT_REQUESTS,
     maxQueue: r.NIM_MAX_QUEUE,
     queueTimeoutMs: r.NIM_QUEUE_TIMEOUT_MS,
     maxRequestBytes: r.NIM_MAX_REQUEST_BYTES,
+    /** Time allowed to receive a whole request, headers and body (0 = none). */
     requestTimeoutMs: r.NIM_REQUEST_TIMEOUT_MS,
     media: {
       allowedDomains: r.NIM_MEDIA_ALLOWED_DOMAINS,
@@ -309,10 +233,13 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
       maxAudios: r.NIM_MAX_AUDIOS_PER_PROMPT,
       maxRedirects: r.NIM_MEDIA_MAX_REDIRECTS,
       cacheBytes: r.NIM_MEDIA_CACHE_MB * 1024 * 1024,
+      /** Video caps; duration and frames are read from the container before anything decodes. */
       maxVideoBytes: r.NIM_MEDIA_MAX_VIDEO_BYTES,
       maxVideoSeconds: r.NIM_MEDIA_MAX_VIDEO_SECONDS,
       maxVideoFrames: r.NIM_MEDIA_MAX_VIDEO_FRAMES,
+      /** Frames sampled from a video for an engine that takes images but not video. */
       videoFrames: r.NIM_VIDEO_FRAMES,
+      /** Images (and sampled frames) above this many pixels are shrunk, aspect kept; undefined: never. */
       resizeMaxPixels: r.NIM_MEDIA_RESIZE_MAX_PIXELS,
       maxAudioBytes: r.NIM_MEDIA_MAX_AUDIO_BYTES,
       maxAudioSeconds: r.NIM_MEDIA_MAX_AUDIO_SECONDS,
@@ -330,31 +257,29 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
       certsPath: r.NIM_SSL_CERTS_PATH,
       caCertsPath: r.NIM_SSL_CA_CERTS_PATH,
     },
+    /** CUDA_VISIBLE_DEVICES and NVIDIA_VISIBLE_DEVICES as set (their rules differ: launcher/gpus.ts filterVisible). */
     visibleDevices: { cuda: r.CUDA_VISIBLE_DEVICES, nvidia: r.NVIDIA_VISIBLE_DEVICES },
+    /** Per-key defaults (keys file lines may override); 0 = unlimited. */
     rateLimitRpm: r.NIM_RATE_LIMIT_RPM,
     rateLimitTpm: r.NIM_RATE_LIMIT_TPM,
+    /** Time allowed to receive a request's headers. */
     headersTimeoutMs: r.NIM_HEADERS_TIMEOUT_MS,
+    /** An SSE stream with no byte delivered for this long is ended (0 = never). */
     streamIdleTimeoutMs: r.NIM_STREAM_IDLE_TIMEOUT_MS,
     maxHeaderBytes: r.NIM_MAX_HEADER_BYTES,
     maxHeaders: r.NIM_MAX_HEADERS,
+    /** Multi-node serving over Ray (launcher/ray.ts). */
     ray: {
+      /** Nodes in the group, leader included: NIM_NUM_COMPUTE_NODES, else LWS_GROUP_SIZE (set by LeaderWorkerSet), else 1. */
       nodes: r.NIM_NUM_COMPUTE_NODES ?? r.LWS_GROUP_SIZE ?? 1,
+      /** GPUs each node gives Ray (NIM_GPUS_PER_NODE); undefined: count this node's GPUs. */
       gpusPerNode: r.NIM_GPUS_PER_NODE,
+      /** The head's GCS port (NIM_RAY_PORT, default 6379, Ray's own default). */
       port: r.NIM_RAY_PORT,
+      /** Seconds to wait for every node to join (NIM_CLUSTER_START_TIMEOUT, default 600). */
       startTimeoutS: r.NIM_CLUSTER_START_TIMEOUT,
     },
   };
-  if (settings.ssl.mode !== 'DISABLED' && (!settings.ssl.keyPath || !settings.ssl.certsPath)) {
-    throw new ConfigError(`NIM_SSL_MODE=${settings.ssl.mode}: needs NIM_SSL_KEY_PATH and NIM_SSL_CERTS_PATH`);
-  }
-  // vLLM refuses max_cpu_loras < max_loras at start; say so here, naming the variables.
-  if (settings.peft.maxCpuLoras < settings.peft.maxGpuLoras) {
-    throw new ConfigError(`NIM_MAX_CPU_LORAS=${settings.peft.maxCpuLoras}: must be at least NIM_MAX_GPU_LORAS (${settings.peft.maxGpuLoras})`);
-  }
-  if (settings.ssl.mode === 'MTLS' && !settings.ssl.caCertsPath) {
-    throw new ConfigError('NIM_SSL_MODE=MTLS: needs NIM_SSL_CA_CERTS_PATH');
-  }
-  return settings;
 }
 
 let defaults: Settings | undefined;
