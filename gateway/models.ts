@@ -140,6 +140,6 @@ export function requireTask(entry: ServedEntry, enginePath: string): void {
   if (entry.task === undefined) return;
   const needs: ModelTask = EMBEDDING_PATHS.has(enginePath) ? 'embedding' : 'chat';
   if (entry.task === needs) return;
-  const hint = entry.task === 'embedding' ? 'it serves /v1/embeddings only' : 'it is a chat model; send embeddings to an embedding model';
+  const hint = entry.task === 'embedding' ? 'it serves /v1/embeddings only' : 'send embeddings to an embedding model';
   throw new PorticoError('model_route_mismatch', `model \`${entry.id}\` is ${entry.task === 'embedding' ? 'an embedding' : 'a chat'} model and does not serve ${enginePath}: ${hint}`, { param: 'model' });
 }
