@@ -4,18 +4,9 @@
 import { describe, expect, it } from 'vitest';
 import { plainBody, plainChat } from './plain-body.js';
 import { chatCompletionRequest, completionRequest } from './schemas.js';
+// A deterministic generator (the one the test models use), so a failure reproduces.
+import { mulberry32 as rng } from '../launcher/prepare/det-random.js';
 
-/** A small deterministic generator (mulberry32), so a failure reproduces. */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const ODD_VALUES: unknown[] = [
   undefined, null, true, false, 0, -0, 1, -1, 1.5, 2, 2.0001, 128, 129, -2, -2.5, 2 ** 53, -(2 ** 53), 1e300,
