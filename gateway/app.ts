@@ -231,7 +231,7 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
    * (Which model is only looked up here; access, 404 and the rest are callEngineAs's.)
    */
   const callEngine = async (c: Context, path: string, body: Record<string, unknown>, raw: Uint8Array | undefined, opts: EngineCallOptions = {}): Promise<EngineAnswer> => {
-    const entry = body.model === undefined ? registry.list()[0] : typeof body.model === 'string' ? registry.find(body.model) : undefined;
+    const entry = body.model === undefined ? registry.first() : typeof body.model === 'string' ? registry.find(body.model) : undefined;
     const table = entry && deps.loras?.find((t) => t.owns(entry));
     const lora = entry && (table ? table.prepare(body, entry) : { changed: stripClientLora(body, entry.engine.dialect) });
     const answer = await callEngineAs(c, path, body, lora?.changed ? undefined : raw, opts);
@@ -384,7 +384,7 @@ export function createApp(deps: AppDeps): { app: Hono<{ Variables: AppVariables 
   const app = new Hono<{ Variables: AppVariables }>();
   const open = publicPaths(routes, { metricsPublic: s.metricsPublic });
   // The default model (read per request: an external engine's model id is learnt after start).
-  const firstModel = { get id() { return registry.list()[0]?.id ?? ''; } };
+  const firstModel = { get id() { return registry.first()?.id ?? ''; } };
   // What observes or limits a request, each subscribed once to every request's life
   // (gateway/lifecycle.ts): the in-flight limit on inference routes, per-key rate limits (health
   // and metrics exempt), metrics, the access log.

@@ -94,6 +94,11 @@ export class ModelRegistry {
     return e;
   }
 
+  /** The first model added (the default for a request without `model`), without building a list. */
+  first(): ServedEntry | undefined {
+    return this.entries.keys().next().value;
+  }
+
   /** Every served model, in the order added. */
   list(): ServedEntry[] {
     return [...this.entries.keys()];
