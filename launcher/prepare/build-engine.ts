@@ -9,9 +9,9 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { chmod, copyFile, mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { cpus, arch, platform } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { execa } from 'execa';
 import { StartupError } from '../../core/startup-errors.js';
+import { isMainModule } from '../../core/main-module.js';
 
 export const LLAMA_SOURCE = {
   npmPackage: 'node-llama-cpp@3.22.1',
@@ -165,7 +165,7 @@ async function build(cachePath: string, target: string, log: Log): Promise<void>
 }
 
 /** `npm run engine:build`: build (or find) the engine and print its path. */
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+if (isMainModule(import.meta.url)) {
   const { loadSettings } = await import('../../core/config.js');
   const path = await ensureLlamaServer(loadSettings().cachePath);
   process.stdout.write(`${path}\n`);

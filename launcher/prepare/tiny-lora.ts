@@ -16,14 +16,13 @@
 // base one (printable, ~40 tokens, then the end token) but picks different letters: at
 // temperature 0 base, adapter a and adapter b give three different, deterministic replies.
 // Output is byte-for-byte deterministic (fixed-seed PRNG per adapter index).
-import { realpathSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { mulberry32, normal } from './det-random.js';
 import { f32, str, u32, writeGGUF, type GGUFTensor } from './gguf-writer.js';
 import { TINY_MODEL_NAME, TINY_N_EMBD, TINY_N_HEAD, TINY_N_HEAD_KV, TINY_VOCAB } from './tiny-model.js';
 import { writeIfChanged } from './write-atomic.js';
+import { isMainModule } from '../../core/main-module.js';
 
 export const TINY_LORA_FILE = 'adapter_model.gguf';
 export const TINY_LORA_CONFIG = 'adapter_config.json';
@@ -112,17 +111,7 @@ export async function writeDemoLoras(dir: string): Promise<TinyLoraFolder[]> {
   return Promise.all(TINY_LORA_NAMES.map((name, i) => writeTinyLora(dir, name, i)));
 }
 
-function isMain(): boolean {
-  const arg = process.argv[1];
-  if (!arg) return false;
-  try {
-    return realpathSync(arg) === realpathSync(fileURLToPath(import.meta.url));
-  } catch {
-    return false;
-  }
-}
-
-if (isMain()) {
+if (isMainModule(import.meta.url)) {
   const dir = process.argv[2];
   if (!dir) {
     console.error('usage: npm run demo:loras -- <output-dir>');

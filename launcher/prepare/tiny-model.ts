@@ -21,11 +21,10 @@
 // Blocks read and write only the remaining "content" dims 3..63 (random weights).
 // Caveat: a raw (non-chat) prompt with no anchor token at all, e.g. "bcd fgh", ends at once.
 import { mkdir, readFile, rename, unlink, writeFile } from "node:fs/promises";
-import { realpathSync } from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { arr, bool, f32, GGUFValueType, str, u32, writeGGUF, type GGUFTensor } from "./gguf-writer.js";
 import { mulberry32, normal } from './det-random.js';
+import { isMainModule } from '../../core/main-module.js';
 
 export const TINY_MODEL_FILE = "portico-tiny-vlm.gguf";
 export const TINY_MMPROJ_FILE = "portico-tiny-vlm-mmproj.gguf";
@@ -435,17 +434,7 @@ export async function ensureTinyModel(dir: string): Promise<TinyModelPaths> {
   return { model, mmproj, imageTokens: TINY_IMAGE_TOKENS, nCtxTrain: TINY_N_CTX_TRAIN };
 }
 
-function isMain(): boolean {
-  const arg = process.argv[1];
-  if (!arg) return false;
-  try {
-    return realpathSync(arg) === realpathSync(fileURLToPath(import.meta.url));
-  } catch {
-    return false;
-  }
-}
-
-if (isMain()) {
+if (isMainModule(import.meta.url)) {
   const dir = process.argv[2];
   if (!dir) {
     console.error("usage: node dist/launcher/prepare/tiny-model.js <output-dir>");
