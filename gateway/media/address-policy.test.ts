@@ -1,28 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { Settings } from '../../core/config.js';
 import { addressRefusal, checkUrl, hostAllowed } from './address-policy.js';
 import { MediaRefusal } from './refusal.js';
+import { testPolicy } from './test-support.js';
 
-const policy: Settings['media'] = {
-  allowedDomains: [],
-  allowPrivateNetworks: false,
-  maxBytes: 1 << 20,
-  fetchTimeoutMs: 200,
-  maxPixels: 1_000_000,
-  maxImages: 4,
-  maxVideos: 1,
-  maxAudios: 1,
-  maxRedirects: 3,
-  cacheBytes: 1 << 20,
-  maxVideoBytes: 1 << 20,
-  maxVideoSeconds: 60,
-  maxVideoFrames: 1000,
-  videoFrames: 8,
-  resizeMaxPixels: undefined,
-  maxAudioBytes: 1 << 20,
-  maxAudioSeconds: 60,
-};
+const policy = testPolicy({ fetchTimeoutMs: 200 });
 
 describe('addressRefusal', () => {
   it.each([

@@ -4,22 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { probeAudio, toWav } from './audio.js';
-import { MediaRefusal } from './refusal.js';
 import { H264, ffmpegMake, sine, testsrc } from './test-media.js';
 import { png } from './test-images.js';
+import { refusal } from './test-support.js';
 
 const LIMITS = { maxDurationS: 60 };
 const wav = ffmpegMake(sine(2), 'wav');
 const mp3 = ffmpegMake(sine(2), 'mp3');
 
-async function refusal(p: Promise<unknown>): Promise<MediaRefusal> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(MediaRefusal);
-  return err as MediaRefusal;
-}
 
 describe('probeAudio', () => {
   it.each([

@@ -14,28 +14,11 @@ import { createSafeFetcher, type ResolvedAddress, type SafeFetchDeps, type SafeF
 import { MediaRefusal } from './refusal.js';
 import { png } from './test-images.js';
 import { loopbackOnlyConnector, startRawServer, startServer, type TestServer } from './test-server.js';
+import { refusal, testPolicy } from './test-support.js';
 
-const basePolicy: Settings['media'] = {
-  allowedDomains: [],
-  allowPrivateNetworks: false,
-  maxBytes: 4096,
-  // Generous, so a loaded CI machine cannot turn a passing fetch into a timeout; the timeout
-  // tests set 200 ms themselves.
-  fetchTimeoutMs: 5000,
-  maxPixels: 1_000_000,
-  maxImages: 4,
-  maxVideos: 1,
-  maxAudios: 1,
-  maxRedirects: 3,
-  cacheBytes: 1 << 20,
-  maxVideoBytes: 1 << 20,
-  maxVideoSeconds: 60,
-  maxVideoFrames: 1000,
-  videoFrames: 8,
-  resizeMaxPixels: undefined,
-  maxAudioBytes: 1 << 20,
-  maxAudioSeconds: 60,
-};
+// fetchTimeoutMs stays a generous 5 s, so a loaded CI machine cannot turn a passing fetch into a
+// timeout; the timeout tests set 200 ms themselves.
+const basePolicy = testPolicy({ maxBytes: 4096 });
 const PUBLIC_IP = '93.184.216.34'; // never dialled: loopbackOnlyConnector routes it to a loopback port
 
 const open: SafeFetcher[] = [];
@@ -48,15 +31,6 @@ afterEach(async () => {
   await Promise.all(open.splice(0).map((f) => f.close()));
 });
 
-async function refusal(p: Promise<unknown>): Promise<MediaRefusal> {
-  try {
-    await p;
-  } catch (err) {
-    if (!(err instanceof MediaRefusal)) throw err;
-    return err;
-  }
-  throw new Error('expected a refusal');
-}
 
 /** A resolver from a table, recording what it was asked. */
 function tableResolver(table: Record<string, string[]>) {

@@ -4,22 +4,14 @@ import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { fitWithin } from './fit.js';
 import { LLAMA_CPP_IMAGE_TYPES, PIL_IMAGE_TYPES, prepareImage } from './image-transform.js';
-import { MediaRefusal } from './refusal.js';
 import { inspectImage } from './sniff.js';
 import { ffmpegMake, testsrc } from './test-media.js';
 import { bmp, pngBomb } from './test-images.js';
+import { refusal } from './test-support.js';
 
 const photo = (width: number, height: number) =>
   sharp({ create: { width, height, channels: 3, background: '#3080c0', noise: { type: 'gaussian', mean: 128, sigma: 30 } } });
 
-async function refusal(p: Promise<unknown>): Promise<MediaRefusal> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(MediaRefusal);
-  return err as MediaRefusal;
-}
 
 describe('prepareImage', () => {
   it('hands an accepted image that fits on as the very same bytes', async () => {

@@ -6,27 +6,10 @@ import { PorticoError } from '../../core/errors.js';
 import { createMediaNormalizer, hasMedia, type MediaDeps, type MediaMetrics, type MediaNormalizer } from './normalize.js';
 import { bmp, dataUri, gif, jpeg, png, pngBomb } from './test-images.js';
 import { startServer, type TestServer } from './test-server.js';
+import { testPolicy } from './test-support.js';
 
-const basePolicy: Settings['media'] = {
-  allowedDomains: [],
-  allowPrivateNetworks: true,
-  maxBytes: 64 * 1024,
-  fetchTimeoutMs: 5000, // generous against a loaded machine; the timeout test sets 200 ms
-
-  maxPixels: 1_000_000,
-  maxImages: 4,
-  maxVideos: 1,
-  maxAudios: 1,
-  maxRedirects: 3,
-  cacheBytes: 1 << 20,
-  maxVideoBytes: 1 << 20,
-  maxVideoSeconds: 60,
-  maxVideoFrames: 1000,
-  videoFrames: 8,
-  resizeMaxPixels: undefined,
-  maxAudioBytes: 1 << 20,
-  maxAudioSeconds: 60,
-};
+// fetchTimeoutMs stays a generous 5 s against a loaded machine; the timeout test sets 200 ms.
+const basePolicy = testPolicy({ allowPrivateNetworks: true, maxBytes: 64 * 1024 });
 
 const cleanup: (() => Promise<void>)[] = [];
 afterEach(async () => {

@@ -7,11 +7,11 @@ import { join } from 'node:path';
 import { imageSize } from 'image-size';
 import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
-import { MediaRefusal } from './refusal.js';
 import { H264, countingVideo, ffmpegMake, sine, testsrc } from './test-media.js';
 import { png } from './test-images.js';
 import { fitWithin } from './fit.js';
 import { probeVideo, sampleFrames } from './video.js';
+import { refusal } from './test-support.js';
 
 const LIMITS = { maxDurationS: 60, maxFrames: 10_000 };
 
@@ -29,14 +29,6 @@ const mov = ffmpegMake([...testsrc(1, 10), ...H264], 'mov');
 const mkv = ffmpegMake([...testsrc(1, 10), ...H264], 'mkv');
 const counting = ffmpegMake([...countingVideo(20), ...H264, '-g', '5'], 'mp4');
 
-async function refusal(p: Promise<unknown>): Promise<MediaRefusal> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(MediaRefusal);
-  return err as MediaRefusal;
-}
 
 describe('probeVideo', () => {
   it.each([
